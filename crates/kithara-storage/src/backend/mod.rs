@@ -1,0 +1,115 @@
+#![deny(unsafe_code)]
+//! Backends: the generic [`Resource`] state machine and the drivers it runs on.
+
+mod memory;
+#[cfg(not(target_arch = "wasm32"))]
+mod mmap;
+mod resource;
+#[cfg(not(target_arch = "wasm32"))]
+mod sidecar;
+
+use std::path::Path;
+
+use rangemap::RangeSet;
+
+pub use memory::{MemDriver, MemOptions, MemResource};
+#[cfg(not(target_arch = "wasm32"))]
+pub use mmap::{MmapDriver, MmapOptions, MmapResource};
+pub use resource::Resource;
+
+use crate::StorageResult;
+
+/// Byte I/O of a backend. [`Resource`] owns the lifecycle, range tracking and
+/// waiters, and calls these under its state lock, so a driver only moves
+/// bytes and manages its storage.
+pub trait DriverIo: Send + Sync + 'static {
+    /// Copies bytes at `offset` into `buf` (already clamped by the resource to
+    /// the readable length); returns how many were copied.
+    ///
+    /// # Errors
+    /// `Closed` after [`close`](Self::close), or `Io`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> StorageResult<usize>;
+
+    /// Copies `data` to `offset`, growing the storage as needed.
+    ///
+    /// # Errors
+    /// `Io` when the storage cannot grow (disk full, size limit).
+    fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()>;
+
+    /// Finalizes the storage at exactly `final_len` bytes and makes it read-only.
+    ///
+    /// # Errors
+    /// `Io` from truncation or remapping.
+    fn commit(&self, final_len: u64) -> StorageResult<()>;
+
+    /// Makes committed storage writable again, keeping its bytes.
+    ///
+    /// # Errors
+    /// `Io` reopening for writing.
+    fn reactivate(&self) -> StorageResult<()>;
+
+    /// Releases the storage now. Later reads fail with `Closed`.
+    fn close(&self);
+
+    /// Makes written bytes durable (msync for files). No-op in memory.
+    ///
+    /// # Errors
+    /// `Io` from the flush.
+    fn flush(&self) -> StorageResult<()> {
+        Ok(())
+    }
+
+    /// Records the available ranges beside the data so a reopen can restore
+    /// them (see `MmapOptions::persist_ranges`). `committed` is the final
+    /// length once committed. No-op unless the driver persists ranges.
+    ///
+    /// # Errors
+    /// `Io` writing the record.
+    fn persist_ranges(
+        &self,
+        _ranges: &RangeSet<u64>,
+        _committed: Option<u64>,
+    ) -> StorageResult<()> {
+        Ok(())
+    }
+
+    /// Whether enough has been written since the last
+    /// [`persist_ranges`](Self::persist_ranges) that the resource should
+    /// flush and persist again.
+    fn checkpoint_due(&self) -> bool {
+        false
+    }
+
+    /// The backing file, if any.
+    fn path(&self) -> Option<&Path>;
+}
+
+/// A driver's factory half: `Options` picks the driver at `Resource::open`.
+///
+/// `Resource::open(token, MmapOptions::new(path))` resolves to
+/// `Resource<MmapDriver>` because `MmapOptions` is `<MmapDriver as Driver>::Options`.
+pub trait Driver: DriverIo + Sized {
+    /// What it takes to open one.
+    type Options: Send;
+
+    /// Opens or creates the storage; returns it with the state it starts in.
+    ///
+    /// # Errors
+    /// `Io` if the storage cannot be opened or created.
+    fn open(opts: Self::Options) -> StorageResult<(Self, DriverState)>;
+}
+
+/// The state a driver opens in.
+#[derive(Debug, Default, Clone)]
+#[non_exhaustive]
+pub struct DriverState {
+    /// Byte ranges that are already readable.
+    pub available: RangeSet<u64>,
+    /// `Some(len)` if the storage opens committed.
+    pub final_len: Option<u64>,
+    /// Writes, commits and reactivation fail with `ReadOnly`.
+    pub read_only: bool,
+    /// A write to the committed storage reactivates it instead of failing
+    /// with `Committed` (`OpenMode::ReadWrite`).
+    pub reopen_on_write: bool,
+}

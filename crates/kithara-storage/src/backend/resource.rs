@@ -1,0 +1,585 @@
+#![forbid(unsafe_code)]
+//! [`Resource<D>`]: the lifecycle, range tracking and waiters shared by every driver.
+//!
+//! One mutex guards the state (ranges, lifecycle, waiters); every transition
+//! takes it, updates the state, collects the waiters it decides, releases it,
+//! and only then runs their callbacks and the observer. Readers of ranges that
+//! are already available never take it: two atomics publish the contiguous
+//! written prefix and the readable length, and a third the failed / cancelled
+//! / closed flags.
+
+use std::{
+    fmt,
+    ops::Range,
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, AtomicU8, Ordering},
+        Arc, Weak,
+    },
+};
+
+use parking_lot::{Mutex, RwLock};
+use rangemap::RangeSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{Driver, DriverIo, DriverState};
+use crate::{
+    cancel::CancelWatch,
+    waiter::{
+        WaitCallback, WaitHandle, WaitRegistration, WaitResult, WaiterHost, WaiterKey, Waiters,
+    },
+    AvailabilityObserver, ResourceExt, ResourceStatus, StorageError, StorageResult, WaitOutcome,
+};
+
+const FAILED: u8 = 1;
+const CANCELLED: u8 = 2;
+const CLOSED: u8 = 4;
+
+/// Callbacks collected under the lock, run after it is released.
+type Wakes = Vec<(WaitCallback, WaitResult)>;
+
+fn run(wakes: Wakes) {
+    for (callback, result) in wakes {
+        callback(result);
+    }
+}
+
+struct State {
+    available: RangeSet<u64>,
+    final_len: Option<u64>,
+    failed: Option<String>,
+    closed: bool,
+    read_only: bool,
+    reopen_on_write: bool,
+    waiters: Waiters,
+}
+
+impl State {
+    /// End of the highest available byte.
+    fn high_water(&self) -> u64 {
+        self.available.iter().next_back().map_or(0, |r| r.end)
+    }
+
+    /// End of the available prefix that starts at 0.
+    fn prefix(&self) -> u64 {
+        match self.available.iter().next() {
+            Some(r) if r.start == 0 => r.end,
+            _ => 0,
+        }
+    }
+
+    fn covers(&self, range: &Range<u64>) -> bool {
+        range.is_empty() || self.available.gaps(range).next().is_none()
+    }
+}
+
+/// The lock-protected core of a resource, free of the driver type so that
+/// wait handles and the cancel watch can refer to it.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    flags: AtomicU8,
+    prefix: AtomicU64,
+    readable_len: AtomicU64,
+}
+
+impl Shared {
+    /// Republishes the atomics after a change of `st`. Called under the lock.
+    fn publish(&self, st: &State) {
+        self.prefix.store(st.prefix(), Ordering::Release);
+        self.readable_len.store(st.high_water(), Ordering::Release);
+        let mut flags = 0;
+        if st.failed.is_some() {
+            flags |= FAILED;
+        }
+        if st.closed {
+            flags |= CLOSED;
+        }
+        flags |= self.flags.load(Ordering::Acquire) & CANCELLED;
+        self.flags.store(flags, Ordering::Release);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & CANCELLED != 0
+    }
+
+    /// The error every operation reports once the resource is unhealthy:
+    /// closed, then failed, then cancelled.
+    fn health(&self, st: &State) -> StorageResult<()> {
+        if st.closed {
+            Err(StorageError::Closed)
+        } else if let Some(reason) = &st.failed {
+            Err(StorageError::Failed(reason.clone()))
+        } else if self.cancelled() {
+            Err(StorageError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// How a wait for `range` ends, or `None` if it must wait.
+    fn decide(&self, st: &State, range: &Range<u64>) -> Option<WaitResult> {
+        if st.closed {
+            return Some(Err(StorageError::Closed));
+        }
+        if range.start > range.end {
+            return Some(Err(StorageError::invalid_range(range.start, range.end)));
+        }
+        if range.is_empty() {
+            return Some(Ok(WaitOutcome::Ready));
+        }
+        if let Err(e) = self.health(st) {
+            return Some(Err(e));
+        }
+        if st.covers(range) {
+            return Some(Ok(WaitOutcome::Ready));
+        }
+        match st.final_len {
+            Some(len) if range.start >= len => Some(Ok(WaitOutcome::Eof)),
+            Some(_) => Some(Ok(WaitOutcome::Ready)),
+            None => None,
+        }
+    }
+
+    /// Decides every pending waiter with `result`.
+    fn drain_with(st: &mut State, result: impl Fn() -> WaitResult) -> Wakes {
+        st.waiters
+            .drain()
+            .into_iter()
+            .map(|(_, cb)| (cb, result()))
+            .collect()
+    }
+
+    fn on_cancelled(&self) {
+        let wakes = {
+            let mut st = self.state.lock();
+            self.flags.fetch_or(CANCELLED, Ordering::AcqRel);
+            if st.closed || st.failed.is_some() {
+                Vec::new()
+            } else {
+                // A committed resource has decided all its waiters already.
+                Self::drain_with(&mut st, || Err(StorageError::Cancelled))
+            }
+        };
+        run(wakes);
+    }
+
+    fn register(self: &Arc<Self>, range: Range<u64>, callback: WaitCallback) -> WaitRegistration {
+        if self.fast_ready(&range) {
+            return WaitRegistration::Decided(Ok(WaitOutcome::Ready));
+        }
+        let mut st = self.state.lock();
+        if let Some(result) = self.decide(&st, &range) {
+            return WaitRegistration::Decided(result);
+        }
+        let key = st.waiters.insert(range, callback);
+        let host: Weak<dyn WaiterHost> = Arc::downgrade(self) as Weak<dyn WaiterHost>;
+        WaitRegistration::Pending(WaitHandle::new(host, key))
+    }
+
+    /// The lock-free check: healthy and inside the written prefix.
+    fn fast_ready(&self, range: &Range<u64>) -> bool {
+        range.start <= range.end
+            && self.flags.load(Ordering::Acquire) == 0
+            && range.end <= self.prefix.load(Ordering::Acquire)
+    }
+}
+
+impl WaiterHost for Shared {
+    fn take_waiter(&self, key: WaiterKey) -> Option<WaitCallback> {
+        self.state.lock().waiters.remove(key)
+    }
+}
+
+struct Inner<D: DriverIo> {
+    shared: Arc<Shared>,
+    driver: D,
+    cancel: CancellationToken,
+    observer: RwLock<Option<Arc<dyn AvailabilityObserver>>>,
+    // Last field: dropped after the rest, unregistering from the token.
+    _cancel_watch: CancelWatch,
+}
+
+/// A storage resource on driver `D`: random-access writes, range waits,
+/// and the commit / fail / cancel / close lifecycle.
+///
+/// Cheap to clone: clones share one resource. Use the aliases
+/// [`MmapResource`](crate::MmapResource) and [`MemResource`](crate::MemResource).
+pub struct Resource<D: DriverIo> {
+    inner: Arc<Inner<D>>,
+}
+
+impl<D: DriverIo> Clone for Resource<D> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<D: DriverIo> fmt::Debug for Resource<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.inner.shared.state.lock();
+        f.debug_struct("Resource")
+            .field("final_len", &st.final_len)
+            .field("failed", &st.failed)
+            .field("closed", &st.closed)
+            .field("waiters", &st.waiters.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Driver> Resource<D> {
+    /// Opens a resource; the type of `opts` picks the driver.
+    ///
+    /// # Errors
+    /// Whatever the driver's `open` returns (`Io` for files).
+    pub fn open(cancel: CancellationToken, opts: D::Options) -> StorageResult<Self> {
+        Self::open_with_observer(cancel, opts, None)
+    }
+
+    /// [`open`](Self::open) with an [`AvailabilityObserver`] told of every
+    /// write and of the commit.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with_observer(
+        cancel: CancellationToken,
+        opts: D::Options,
+        observer: Option<Arc<dyn AvailabilityObserver>>,
+    ) -> StorageResult<Self> {
+        let (driver, init) = D::open(opts)?;
+        Ok(Self::from_driver(cancel, driver, init, observer))
+    }
+}
+
+impl<D: DriverIo> Resource<D> {
+    /// Wraps an opened driver (for drivers outside this crate).
+    pub fn from_driver(
+        cancel: CancellationToken,
+        driver: D,
+        init: DriverState,
+        observer: Option<Arc<dyn AvailabilityObserver>>,
+    ) -> Self {
+        let DriverState {
+            mut available,
+            final_len,
+            read_only,
+            reopen_on_write,
+        } = init;
+        if let Some(len) = final_len {
+            available.remove(len..u64::MAX);
+            if len > 0 {
+                available.insert(0..len);
+            }
+        }
+        let state = State {
+            available,
+            final_len,
+            failed: None,
+            closed: false,
+            read_only,
+            reopen_on_write,
+            waiters: Waiters::default(),
+        };
+        let shared = Arc::new(Shared {
+            flags: AtomicU8::new(0),
+            prefix: AtomicU64::new(0),
+            readable_len: AtomicU64::new(0),
+            state: Mutex::new(state),
+        });
+        shared.publish(&shared.state.lock());
+        let weak = Arc::downgrade(&shared);
+        let watch = CancelWatch::new(&cancel, move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.on_cancelled();
+            }
+        });
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                driver,
+                cancel,
+                observer: RwLock::new(observer),
+                _cancel_watch: watch,
+            }),
+        }
+    }
+
+    /// Replaces the availability observer (or removes it with `None`).
+    pub fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>) {
+        *self.inner.observer.write() = observer;
+    }
+
+    /// The token whose cancellation cancels this resource.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.inner.cancel
+    }
+
+    /// Whether `other` is a clone of this same resource.
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Makes the written bytes durable and, with persisted ranges, records
+    /// which ranges they are.
+    ///
+    /// # Errors
+    /// `Closed`, or `Io` from the flush.
+    pub fn flush(&self) -> StorageResult<()> {
+        let st = self.inner.shared.state.lock();
+        if st.closed {
+            return Err(StorageError::Closed);
+        }
+        self.inner.driver.flush()?;
+        self.inner
+            .driver
+            .persist_ranges(&st.available, st.final_len)
+    }
+
+    /// The number of waits currently pending (for diagnostics and tests).
+    pub fn pending_waiters(&self) -> usize {
+        self.inner.shared.state.lock().waiters.len()
+    }
+
+    fn observer(&self) -> Option<Arc<dyn AvailabilityObserver>> {
+        self.inner.observer.read().clone()
+    }
+}
+
+impl<D: DriverIo> ResourceExt for Resource<D> {
+    fn commit(&self, final_len: Option<u64>) -> StorageResult<()> {
+        let shared = &self.inner.shared;
+        let (len, wakes) = {
+            let mut st = shared.state.lock();
+            if st.closed {
+                return Err(StorageError::Closed);
+            }
+            if st.read_only {
+                return Err(StorageError::ReadOnly);
+            }
+            shared.health(&st)?;
+            let len = final_len.unwrap_or_else(|| st.high_water());
+            self.inner.driver.commit(len)?;
+            st.available.remove(len..u64::MAX);
+            if len > 0 {
+                st.available.insert(0..len);
+            }
+            st.final_len = Some(len);
+            let wakes: Wakes = st
+                .waiters
+                .drain()
+                .into_iter()
+                .map(|(range, cb)| {
+                    let outcome = if range.start >= len {
+                        WaitOutcome::Eof
+                    } else {
+                        WaitOutcome::Ready
+                    };
+                    (cb, Ok(outcome))
+                })
+                .collect();
+            shared.publish(&st);
+            // Best effort: the data is committed whether or not the record is.
+            let _ = self.inner.driver.persist_ranges(&st.available, Some(len));
+            (len, wakes)
+        };
+        run(wakes);
+        if let Some(observer) = self.observer() {
+            observer.on_commit(len);
+        }
+        Ok(())
+    }
+
+    fn contains_range(&self, range: Range<u64>) -> bool {
+        let shared = &self.inner.shared;
+        if range.is_empty() || shared.fast_ready(&range) {
+            return true;
+        }
+        shared.state.lock().covers(&range)
+    }
+
+    fn fail(&self, reason: String) {
+        let shared = &self.inner.shared;
+        let wakes = {
+            let mut st = shared.state.lock();
+            if st.closed {
+                return;
+            }
+            st.failed = Some(reason.clone());
+            shared.publish(&st);
+            Shared::drain_with(&mut st, || Err(StorageError::Failed(reason.clone())))
+        };
+        run(wakes);
+    }
+
+    fn len(&self) -> Option<u64> {
+        self.inner.shared.state.lock().final_len
+    }
+
+    fn next_gap(&self, from: u64, limit: u64) -> Option<Range<u64>> {
+        let st = self.inner.shared.state.lock();
+        let upper = st.final_len.map_or(limit, |len| len.min(limit));
+        if from >= upper {
+            return None;
+        }
+        st.available.gaps(&(from..upper)).next()
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.inner.driver.path()
+    }
+
+    fn reactivate(&self) -> StorageResult<()> {
+        let shared = &self.inner.shared;
+        let mut st = shared.state.lock();
+        if st.closed {
+            return Err(StorageError::Closed);
+        }
+        if st.read_only {
+            return Err(StorageError::ReadOnly);
+        }
+        if shared.cancelled() && st.final_len.is_none() {
+            return Err(StorageError::Cancelled);
+        }
+        if st.final_len.is_some() {
+            self.inner.driver.reactivate()?;
+            st.final_len = None;
+        }
+        st.failed = None;
+        shared.publish(&st);
+        Ok(())
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> StorageResult<usize> {
+        let shared = &self.inner.shared;
+        if shared.flags.load(Ordering::Acquire) != 0 {
+            shared.health(&shared.state.lock())?;
+        }
+        let limit = shared.readable_len.load(Ordering::Acquire);
+        if buf.is_empty() || offset >= limit {
+            return Ok(0);
+        }
+        let n = usize::try_from(limit - offset).map_or(buf.len(), |avail| avail.min(buf.len()));
+        self.inner.driver.read_at(offset, &mut buf[..n])
+    }
+
+    fn status(&self) -> ResourceStatus {
+        let shared = &self.inner.shared;
+        let st = shared.state.lock();
+        if let Some(reason) = &st.failed {
+            ResourceStatus::Failed(reason.clone())
+        } else if let Some(len) = st.final_len {
+            ResourceStatus::Committed {
+                final_len: Some(len),
+            }
+        } else if shared.cancelled() {
+            ResourceStatus::Cancelled
+        } else {
+            ResourceStatus::Active
+        }
+    }
+
+    fn register_waiter(&self, range: Range<u64>, callback: WaitCallback) -> WaitRegistration {
+        self.inner.shared.register(range, callback)
+    }
+
+    fn interrupt(&self) {
+        let wakes = {
+            let mut st = self.inner.shared.state.lock();
+            Shared::drain_with(&mut st, || Ok(WaitOutcome::Interrupted))
+        };
+        run(wakes);
+    }
+
+    fn close(&self) {
+        let shared = &self.inner.shared;
+        let wakes = {
+            let mut st = shared.state.lock();
+            if st.closed {
+                return;
+            }
+            if st.final_len.is_none() {
+                let _ = self.inner.driver.flush();
+                let _ = self.inner.driver.persist_ranges(&st.available, None);
+            }
+            st.closed = true;
+            shared.publish(&st);
+            self.inner.driver.close();
+            Shared::drain_with(&mut st, || Err(StorageError::Closed))
+        };
+        run(wakes);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.shared.flags.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
+        let shared = &self.inner.shared;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(StorageError::InvalidRange {
+                start: offset,
+                end: u64::MAX,
+            })?;
+        let range = offset..end;
+        let wakes = {
+            let mut st = shared.state.lock();
+            if st.closed {
+                return Err(StorageError::Closed);
+            }
+            if st.read_only {
+                return Err(StorageError::ReadOnly);
+            }
+            shared.health(&st)?;
+            if st.final_len.is_some() {
+                if !st.reopen_on_write {
+                    return Err(StorageError::Committed);
+                }
+                self.inner.driver.reactivate()?;
+                st.final_len = None;
+            }
+            if data.is_empty() {
+                return Ok(());
+            }
+            self.inner.driver.write_at(offset, data)?;
+            st.available.insert(range.clone());
+            let span = st
+                .available
+                .get(&offset)
+                .cloned()
+                .unwrap_or_else(|| range.clone());
+            let woken = st.waiters.take_within(&span);
+            shared.publish(&st);
+            if self.inner.driver.checkpoint_due() {
+                // Data first, then the record that claims it.
+                self.inner.driver.flush()?;
+                self.inner.driver.persist_ranges(&st.available, None)?;
+            }
+            woken
+        };
+        for callback in wakes {
+            callback(Ok(WaitOutcome::Ready));
+        }
+        if let Some(observer) = self.observer() {
+            observer.on_write(range);
+        }
+        Ok(())
+    }
+}
+
+impl<D: DriverIo> Drop for Inner<D> {
+    fn drop(&mut self) {
+        let wakes = {
+            let mut st = self.shared.state.lock();
+            if !st.closed && st.final_len.is_none() {
+                // Dropped without close: keep what a reopen needs.
+                let _ = self.driver.flush();
+                let _ = self.driver.persist_ranges(&st.available, None);
+            }
+            // Nobody can decide the waiters that are left.
+            Shared::drain_with(&mut st, || Err(StorageError::Closed))
+        };
+        run(wakes);
+    }
+}

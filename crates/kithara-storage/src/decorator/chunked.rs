@@ -1,0 +1,250 @@
+#![forbid(unsafe_code)]
+//! [`AtomicChunked`]: a resource written piece by piece at `<path>.tmp` and
+//! renamed into place on commit, so `<path>` never holds a partial file.
+//!
+//! The temp is claimed with an exclusive advisory lock held for the writer's
+//! lifetime. A second live writer gets [`StorageError::TmpClaimed`]; a temp
+//! left by a killed process carries no lock (the kernel released it), so the
+//! next writer reclaims it.
+
+use std::{
+    fs::{self, File, OpenOptions, TryLockError},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::forward_resource_ext;
+use crate::{
+    error::IoContext, CancellationToken, MmapOptions, MmapResource, OpenMode, Resource,
+    ResourceExt, StorageError, StorageResult,
+};
+
+/// Why the factory of an [`AtomicChunked`] is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenIntent {
+    /// Open the temp path for writing.
+    Fresh,
+    /// Open the canonical path, committed, after the rename.
+    Reopen,
+}
+
+type Factory<R> = Box<dyn Fn(&Path, OpenIntent) -> StorageResult<R> + Send + Sync>;
+
+/// The exclusive claim on `<path>.tmp`: the lock lives as long as the file handle.
+struct Claim {
+    tmp: PathBuf,
+    lock: File,
+}
+
+/// Crash-safe chunked writes: pieces land in `<path>.tmp`; `commit` truncates,
+/// fsyncs, renames the temp to `<path>` and reopens it committed. `fail`,
+/// `close` or drop before commit delete the temp.
+pub struct AtomicChunked<R: ResourceExt = MmapResource> {
+    canonical: PathBuf,
+    inner: RwLock<Arc<R>>,
+    claim: Mutex<Option<Claim>>,
+    factory: Option<Factory<R>>,
+}
+
+impl<R: ResourceExt> std::fmt::Debug for AtomicChunked<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtomicChunked")
+            .field("canonical", &self.canonical)
+            .field("claimed", &self.claim.lock().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `a/b.bin` → `a/b.bin.tmp`, in the same directory so the rename is atomic.
+pub(crate) fn tmp_path_of(canonical: &Path) -> PathBuf {
+    let mut name = canonical.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// Opens and exclusively locks `tmp`, then empties it.
+fn claim(tmp: &Path) -> StorageResult<Claim> {
+    if let Some(parent) = tmp.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).ctx("mkdir", parent)?;
+    }
+    loop {
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(tmp)
+            .ctx("open", tmp)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(StorageError::TmpClaimed(tmp.to_path_buf()))
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(StorageError::io(e, "flock", Some(tmp.to_path_buf())))
+            }
+        }
+        // A committing writer may have renamed the file we locked away from
+        // the temp path between our open and our lock: then it is not the temp.
+        if still_at(&lock, tmp) {
+            lock.set_len(0).ctx("ftruncate", tmp)?;
+            return Ok(Claim {
+                tmp: tmp.to_path_buf(),
+                lock,
+            });
+        }
+    }
+}
+
+#[cfg(unix)]
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn still_at(_file: &File, path: &Path) -> bool {
+    path.exists()
+}
+
+impl<R: ResourceExt> AtomicChunked<R> {
+    /// Claims `<canonical>.tmp` and opens it with `factory(tmp, Fresh)`. On
+    /// commit, `factory(canonical, Reopen)` opens the renamed file.
+    ///
+    /// # Errors
+    /// `TmpClaimed` if another live writer holds the temp; `Io`; or what
+    /// the factory returns.
+    pub fn open<F>(canonical: PathBuf, factory: F) -> StorageResult<Self>
+    where
+        F: Fn(&Path, OpenIntent) -> StorageResult<R> + Send + Sync + 'static,
+    {
+        let tmp = tmp_path_of(&canonical);
+        let claim = claim(&tmp)?;
+        let inner = match factory(&tmp, OpenIntent::Fresh) {
+            Ok(inner) => inner,
+            Err(e) => {
+                let _ = fs::remove_file(&claim.tmp);
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            canonical,
+            inner: RwLock::new(Arc::new(inner)),
+            claim: Mutex::new(Some(claim)),
+            factory: Some(Box::new(factory)),
+        })
+    }
+
+    /// Wraps a resource that needs no atomic commit (an already committed
+    /// file, or memory), delegating everything.
+    pub fn passthrough(inner: R, canonical: PathBuf) -> Self {
+        Self {
+            canonical,
+            inner: RwLock::new(Arc::new(inner)),
+            claim: Mutex::new(None),
+            factory: None,
+        }
+    }
+
+    /// Where the file lands on commit.
+    pub fn canonical_path(&self) -> &Path {
+        &self.canonical
+    }
+
+    /// The temp path while a write is in progress.
+    pub fn tmp_path(&self) -> Option<PathBuf> {
+        self.claim.lock().as_ref().map(|c| c.tmp.clone())
+    }
+
+    /// The resource currently behind this one (the temp's, then the canonical's).
+    pub fn current(&self) -> Arc<R> {
+        Arc::clone(&self.inner.read())
+    }
+
+    /// Deletes the temp and releases the claim, if still held.
+    fn abandon(&self) {
+        if let Some(claim) = self.claim.lock().take() {
+            let _ = fs::remove_file(&claim.tmp);
+        }
+    }
+}
+
+impl AtomicChunked<MmapResource> {
+    /// The file-backed form. If `opts.path` already holds a non-empty file and
+    /// the mode is not `ReadWrite`, it opens committed with no claim, as
+    /// `OpenMode::Auto` would; otherwise it claims `<path>.tmp` and writes there.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn mmap(cancel: CancellationToken, opts: MmapOptions) -> StorageResult<Self> {
+        let existing = fs::metadata(&opts.path)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
+        if existing && opts.mode != OpenMode::ReadWrite {
+            let canonical = opts.path.clone();
+            return Ok(Self::passthrough(Resource::open(cancel, opts)?, canonical));
+        }
+        let template = opts.clone();
+        Self::open(opts.path.clone(), move |path, intent| {
+            let mut o = template.clone();
+            o.path = path.to_path_buf();
+            o.persist_ranges = false;
+            o.mode = match intent {
+                OpenIntent::Fresh => OpenMode::ReadWrite,
+                OpenIntent::Reopen if template.mode == OpenMode::ReadOnly => OpenMode::ReadOnly,
+                OpenIntent::Reopen => OpenMode::Auto,
+            };
+            Resource::open(cancel.clone(), o)
+        })
+    }
+}
+
+impl<R: ResourceExt> ResourceExt for AtomicChunked<R> {
+    fn commit(&self, final_len: Option<u64>) -> StorageResult<()> {
+        let current = self.current();
+        let mut claim = self.claim.lock();
+        let Some(held) = claim.as_ref() else {
+            // Already renamed (or passthrough): an ordinary commit.
+            return current.commit(final_len);
+        };
+        current.commit(final_len)?;
+        held.lock.sync_all().ctx("fsync", &held.tmp)?;
+        fs::rename(&held.tmp, &self.canonical).ctx("rename", &self.canonical)?;
+        // The claim ends after the rename, so the next writer starts a new temp.
+        *claim = None;
+        drop(claim);
+        if let Some(factory) = &self.factory {
+            let reopened = Arc::new(factory(&self.canonical, OpenIntent::Reopen)?);
+            // Readers holding the old one keep a valid (renamed) mapping until they drop it.
+            *self.inner.write() = reopened;
+        }
+        Ok(())
+    }
+
+    fn fail(&self, reason: String) {
+        self.current().fail(reason);
+        self.abandon();
+    }
+
+    fn close(&self) {
+        self.current().close();
+        self.abandon();
+    }
+
+    fn path(&self) -> Option<&Path> {
+        Some(&self.canonical)
+    }
+
+    forward_resource_ext!(current);
+}
+
+impl<R: ResourceExt> Drop for AtomicChunked<R> {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}

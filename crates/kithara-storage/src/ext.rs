@@ -1,0 +1,172 @@
+#![forbid(unsafe_code)]
+//! [`ResourceExt`]: the consumer-facing API every resource implements.
+
+use std::{ops::Range, path::Path, time::Duration};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    waiter::{block_on_wait, WaitCallback, WaitFuture, WaitOptions, WaitRegistration},
+    ResourceStatus, StorageResult, WaitOutcome,
+};
+
+/// Random-access reads and writes, range waits and the lifecycle of a resource.
+///
+/// Streaming use: `write_at` pieces in any order, then `commit`. Whole-file
+/// use: `write_all` and `read_into`. Readers `wait_range` (blocking) or
+/// `wait_range_future` / `register_waiter` (non-blocking) before `read_at`.
+pub trait ResourceExt: Send + Sync + 'static {
+    /// Marks the resource finished. `Some(n)` truncates it to `n` bytes;
+    /// `None` uses the end of the highest written byte. Every byte below the
+    /// final length is then readable, pending waiters are decided (`Ready` or
+    /// `Eof`) and growth slack is released.
+    ///
+    /// # Errors
+    /// `Closed`, `ReadOnly`, `Cancelled`, `Failed`, or `Io` from truncation.
+    fn commit(&self, final_len: Option<u64>) -> StorageResult<()>;
+
+    /// Whether every byte of `range` has been written (an empty range is). Never blocks.
+    fn contains_range(&self, range: Range<u64>) -> bool;
+
+    /// Marks the resource failed: pending and later waits, reads and writes
+    /// fail with [`StorageError::Failed`](crate::StorageError::Failed) until `reactivate`.
+    fn fail(&self, reason: String);
+
+    /// `true` once committed with length 0.
+    fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// The final length, once committed.
+    fn len(&self) -> Option<u64>;
+
+    /// The first missing range in `from..limit` (clamped to the final length
+    /// once committed), or `None` if it is all written.
+    fn next_gap(&self, from: u64, limit: u64) -> Option<Range<u64>>;
+
+    /// The backing file, or `None` in memory.
+    fn path(&self) -> Option<&Path>;
+
+    /// Committed (or failed) back to active, keeping the data, so more can be
+    /// written (resuming a download). No-op when already active.
+    ///
+    /// # Errors
+    /// `Closed`, `ReadOnly`, `Cancelled`, or `Io` reopening the file for writing.
+    fn reactivate(&self) -> StorageResult<()>;
+
+    /// Copies bytes at `offset` into `buf`; returns how many. Reads stop at
+    /// the readable length (the final length once committed, else the end of
+    /// the highest written byte); unwritten gaps below it read as zeros.
+    ///
+    /// # Errors
+    /// `Closed`, `Failed`, `Cancelled`, or `Io`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> StorageResult<usize>;
+
+    /// Reads the whole committed contents into `buf` (resized to fit);
+    /// returns the length. Reads nothing before commit.
+    ///
+    /// # Errors
+    /// As [`read_at`](Self::read_at).
+    fn read_into(&self, buf: &mut Vec<u8>) -> StorageResult<usize> {
+        let len = self.len().unwrap_or(0);
+        let len = usize::try_from(len)
+            .map_err(|_| crate::StorageError::Unsupported("resource larger than memory"))?;
+        buf.clear();
+        buf.resize(len, 0);
+        let n = self.read_at(0, buf)?;
+        buf.truncate(n);
+        Ok(n)
+    }
+
+    /// The lifecycle state.
+    fn status(&self) -> ResourceStatus;
+
+    /// Blocks until `range` is decided: `Ready` when written, `Eof` when the
+    /// resource is committed shorter, `Interrupted` on `interrupt`.
+    ///
+    /// # Errors
+    /// `InvalidRange` if `start > end`, `Failed`, `Cancelled`, `Closed`.
+    fn wait_range(&self, range: Range<u64>) -> StorageResult<WaitOutcome> {
+        self.wait_range_with(range, &WaitOptions::default())
+    }
+
+    /// [`wait_range`](Self::wait_range) with a timeout and/or a per-wait
+    /// token; either ends only this wait.
+    ///
+    /// # Errors
+    /// As `wait_range`, plus `Timeout`, and `Cancelled` from the per-wait token.
+    fn wait_range_with(&self, range: Range<u64>, opts: &WaitOptions) -> StorageResult<WaitOutcome> {
+        block_on_wait(|cb| self.register_waiter(range, cb), opts)
+    }
+
+    /// [`wait_range`](Self::wait_range) that gives up with `Timeout`.
+    ///
+    /// # Errors
+    /// As [`wait_range_with`](Self::wait_range_with).
+    fn wait_range_timeout(
+        &self,
+        range: Range<u64>,
+        timeout: Duration,
+    ) -> StorageResult<WaitOutcome> {
+        let opts = WaitOptions {
+            timeout: Some(timeout),
+            cancel: None,
+        };
+        self.wait_range_with(range, &opts)
+    }
+
+    /// [`wait_range`](Self::wait_range) that gives up with `Cancelled` when `cancel` fires,
+    /// leaving the resource as it is.
+    ///
+    /// # Errors
+    /// As [`wait_range_with`](Self::wait_range_with).
+    fn wait_range_with_cancel(
+        &self,
+        range: Range<u64>,
+        cancel: &CancellationToken,
+    ) -> StorageResult<WaitOutcome> {
+        let opts = WaitOptions {
+            timeout: None,
+            cancel: Some(cancel.clone()),
+        };
+        self.wait_range_with(range, &opts)
+    }
+
+    /// The wait as a future, for async code on any runtime.
+    fn wait_range_future(&self, range: Range<u64>) -> WaitFuture {
+        WaitFuture::new(|cb| self.register_waiter(range, cb))
+    }
+
+    /// The non-blocking primitive under every wait: decides `range` now if it
+    /// can, otherwise keeps `callback` and calls it from the thread whose
+    /// write, commit, fail, cancel, interrupt or close decides it.
+    fn register_waiter(&self, range: Range<u64>, callback: WaitCallback) -> WaitRegistration;
+
+    /// Wakes every current waiter with [`WaitOutcome::Interrupted`]. Later
+    /// waits are unaffected.
+    fn interrupt(&self);
+
+    /// Releases the mapping and the file (or the buffer) now. Pending waiters
+    /// fail with `Closed`, as does every later call. Closing twice is fine.
+    fn close(&self);
+
+    /// Whether [`close`](Self::close) was called.
+    fn is_closed(&self) -> bool;
+
+    /// Writes `data` at 0 and commits with its length.
+    ///
+    /// # Errors
+    /// As [`write_at`](Self::write_at) and [`commit`](Self::commit).
+    fn write_all(&self, data: &[u8]) -> StorageResult<()> {
+        self.write_at(0, data)?;
+        self.commit(Some(data.len() as u64))
+    }
+
+    /// Writes `data` at `offset`, growing the storage as needed, and wakes the
+    /// waiters the write satisfies.
+    ///
+    /// # Errors
+    /// `Closed`, `ReadOnly`, `Committed` (unless opened `ReadWrite`),
+    /// `Failed`, `Cancelled`, `InvalidRange` on overflow, `Io` (disk full).
+    fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()>;
+}
