@@ -1,0 +1,416 @@
+//! Range waits: outcomes, every event that wakes them, per-wait timeouts and
+//! tokens, the non-blocking hook, and concurrency on real threads.
+
+mod common;
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc, Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use common::*;
+use kithara_storage::{
+    CancellationToken, MemOptions, MemResource, Resource, ResourceExt, StorageError, WaitOptions,
+    WaitOutcome, WaitRegistration,
+};
+use tempfile::TempDir;
+
+#[test]
+fn decided_at_once_ready_eof_empty_and_invalid() {
+    let res = mem();
+    res.write_at(0, b"data").unwrap();
+    assert_eq!(res.wait_range(0..4).unwrap(), WaitOutcome::Ready);
+    assert_eq!(res.wait_range(7..7).unwrap(), WaitOutcome::Ready);
+    assert!(matches!(
+        res.wait_range(5..4),
+        Err(StorageError::InvalidRange { start: 5, end: 4 })
+    ));
+    res.commit(Some(4)).unwrap();
+    assert_eq!(res.wait_range(4..10).unwrap(), WaitOutcome::Eof);
+    // A committed range is clamped to the final length.
+    assert_eq!(res.wait_range(2..10).unwrap(), WaitOutcome::Ready);
+}
+
+#[test]
+fn a_write_wakes_a_blocked_reader() {
+    let dir = TempDir::new().unwrap();
+    let res = mmap_at(&dir.path().join("w.bin"));
+    let rx = spawn_wait(&res, 0..12);
+    until_pending(|| res.pending_waiters(), 1);
+    res.write_at(0, b"delayed data").unwrap();
+    assert_eq!(
+        rx.recv_timeout(PROMPT).unwrap().unwrap(),
+        WaitOutcome::Ready
+    );
+}
+
+#[test]
+fn partial_coverage_never_satisfies_a_wait() {
+    let res = mem();
+    let rx = spawn_wait(&res, 0..100);
+    until_pending(|| res.pending_waiters(), 1);
+    res.write_at(0, &[1; 50]).unwrap();
+    res.write_at(51, &[1; 49]).unwrap();
+    assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+    assert_eq!(res.pending_waiters(), 1);
+    // The last missing byte, written backwards, completes it.
+    res.write_at(50, &[1]).unwrap();
+    assert_eq!(
+        rx.recv_timeout(PROMPT).unwrap().unwrap(),
+        WaitOutcome::Ready
+    );
+}
+
+#[test]
+fn a_write_wakes_only_the_waiters_it_satisfies() {
+    let res = mem();
+    let a = spawn_wait(&res, 0..10);
+    let b = spawn_wait(&res, 100..110);
+    until_pending(|| res.pending_waiters(), 2);
+    res.write_at(0, &[0; 10]).unwrap();
+    assert_eq!(a.recv_timeout(PROMPT).unwrap().unwrap(), WaitOutcome::Ready);
+    assert_eq!(res.pending_waiters(), 1);
+    assert!(b.try_recv().is_err());
+    res.write_at(100, &[0; 10]).unwrap();
+    assert_eq!(b.recv_timeout(PROMPT).unwrap().unwrap(), WaitOutcome::Ready);
+}
+
+#[test]
+fn commit_wakes_waiters_with_ready_or_eof() {
+    let res = mem();
+    res.write_at(0, &[1; 10]).unwrap();
+    let inside = spawn_wait(&res, 5..20);
+    let past = spawn_wait(&res, 10..20);
+    until_pending(|| res.pending_waiters(), 2);
+    res.commit(None).unwrap();
+    assert_eq!(
+        inside.recv_timeout(PROMPT).unwrap().unwrap(),
+        WaitOutcome::Ready
+    );
+    assert_eq!(
+        past.recv_timeout(PROMPT).unwrap().unwrap(),
+        WaitOutcome::Eof
+    );
+}
+
+#[test]
+fn fail_wakes_waiters_with_the_reason() {
+    let res = mem();
+    let rx = spawn_wait(&res, 0..100);
+    until_pending(|| res.pending_waiters(), 1);
+    res.fail("network down".into());
+    let err = rx.recv_timeout(PROMPT).unwrap().unwrap_err();
+    assert!(matches!(err, StorageError::Failed(r) if r == "network down"));
+}
+
+#[test]
+fn cancelling_the_token_wakes_blocked_waiters_at_once() {
+    let dir = TempDir::new().unwrap();
+    let token = CancellationToken::new();
+    let mut opts = kithara_storage::MmapOptions::new(dir.path().join("c.bin"));
+    opts.initial_len = None;
+    let res: kithara_storage::MmapResource = Resource::open(token.clone(), opts).unwrap();
+    let waits: Vec<_> = (0..4)
+        .map(|i| spawn_wait(&res, i * 10..i * 10 + 5))
+        .collect();
+    until_pending(|| res.pending_waiters(), 4);
+    let started = Instant::now();
+    token.cancel();
+    for rx in waits {
+        let err = rx.recv_timeout(PROMPT).unwrap().unwrap_err();
+        assert!(matches!(err, StorageError::Cancelled));
+    }
+    // Loose bound: the seed polls every 50 ms per round; we are woken by the
+    // cancel itself. The precise latency is in bench/rust.
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(res.pending_waiters(), 0);
+}
+
+#[test]
+fn cancelling_a_parent_token_cancels_the_resource() {
+    let parent = CancellationToken::new();
+    let res: MemResource = Resource::open(parent.child_token(), MemOptions::default()).unwrap();
+    let rx = spawn_wait(&res, 0..1);
+    until_pending(|| res.pending_waiters(), 1);
+    parent.cancel();
+    assert!(matches!(
+        rx.recv_timeout(PROMPT).unwrap(),
+        Err(StorageError::Cancelled)
+    ));
+}
+
+#[test]
+fn interrupt_wakes_current_waiters_only() {
+    let res = mem();
+    let rx = spawn_wait(&res, 0..10);
+    until_pending(|| res.pending_waiters(), 1);
+    res.interrupt();
+    assert_eq!(
+        rx.recv_timeout(PROMPT).unwrap().unwrap(),
+        WaitOutcome::Interrupted
+    );
+    // A later wait is unaffected by the earlier interrupt.
+    let later = spawn_wait(&res, 0..10);
+    until_pending(|| res.pending_waiters(), 1);
+    res.write_at(0, &[0; 10]).unwrap();
+    assert_eq!(
+        later.recv_timeout(PROMPT).unwrap().unwrap(),
+        WaitOutcome::Ready
+    );
+}
+
+#[test]
+fn close_wakes_waiters_with_closed() {
+    let dir = TempDir::new().unwrap();
+    let res = mmap_at(&dir.path().join("close.bin"));
+    let rx = spawn_wait(&res, 0..10);
+    until_pending(|| res.pending_waiters(), 1);
+    res.close();
+    assert!(matches!(
+        rx.recv_timeout(PROMPT).unwrap(),
+        Err(StorageError::Closed)
+    ));
+}
+
+#[test]
+fn timeout_ends_only_that_wait() {
+    let res = mem();
+    let err = res
+        .wait_range_timeout(0..10, Duration::from_millis(20))
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Timeout));
+    assert_eq!(res.pending_waiters(), 0);
+    assert_eq!(res.status(), kithara_storage::ResourceStatus::Active);
+    res.write_at(0, &[0; 10]).unwrap();
+    assert_eq!(
+        res.wait_range_timeout(0..10, Duration::from_millis(20))
+            .unwrap(),
+        WaitOutcome::Ready
+    );
+}
+
+#[test]
+fn per_wait_token_cancels_only_that_wait() {
+    let res = mem();
+    let wait_token = CancellationToken::new();
+    let (tx, rx) = mpsc::channel();
+    let r = res.clone();
+    let t = wait_token.clone();
+    thread::spawn(move || tx.send(r.wait_range_with_cancel(0..10, &t)).unwrap());
+    let other = spawn_wait(&res, 0..10);
+    until_pending(|| res.pending_waiters(), 2);
+    wait_token.cancel();
+    assert!(matches!(
+        rx.recv_timeout(PROMPT).unwrap(),
+        Err(StorageError::Cancelled)
+    ));
+    assert_eq!(res.status(), kithara_storage::ResourceStatus::Active);
+    assert_eq!(res.pending_waiters(), 1);
+    res.write_at(0, &[0; 10]).unwrap();
+    assert_eq!(
+        other.recv_timeout(PROMPT).unwrap().unwrap(),
+        WaitOutcome::Ready
+    );
+    // An already-cancelled per-wait token ends the wait at once.
+    let opts = {
+        let mut o = WaitOptions::new();
+        o.cancel = Some(wait_token);
+        o
+    };
+    assert!(matches!(
+        res.wait_range_with(20..30, &opts),
+        Err(StorageError::Cancelled)
+    ));
+}
+
+#[test]
+fn register_waiter_calls_back_from_the_writing_thread_once() {
+    let res = mem();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel();
+    let h = Arc::clone(&hits);
+    let reg = res.register_waiter(
+        0..4,
+        Box::new(move |r| {
+            h.fetch_add(1, Ordering::SeqCst);
+            tx.send((thread::current().id(), r)).unwrap();
+        }),
+    );
+    let WaitRegistration::Pending(handle) = reg else {
+        panic!("should be pending")
+    };
+    let writer = res.clone();
+    let writer_id = thread::spawn(move || {
+        writer.write_at(0, b"abcd").unwrap();
+        thread::current().id()
+    })
+    .join()
+    .unwrap();
+    let (called_on, result) = rx.recv_timeout(PROMPT).unwrap();
+    assert_eq!(called_on, writer_id);
+    assert_eq!(result.unwrap(), WaitOutcome::Ready);
+    assert!(!handle.cancel(), "already decided");
+    res.commit(None).unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // Decided at once: the callback is dropped, not called.
+    let reg = res.register_waiter(0..1, Box::new(|_| panic!("not called")));
+    assert!(matches!(
+        reg,
+        WaitRegistration::Decided(Ok(WaitOutcome::Ready))
+    ));
+}
+
+#[test]
+fn a_cancelled_handle_is_never_called() {
+    let res = mem();
+    let reg = res.register_waiter(0..4, Box::new(|_| panic!("withdrawn waiter was called")));
+    let WaitRegistration::Pending(handle) = reg else {
+        panic!()
+    };
+    assert!(handle.cancel());
+    assert!(!handle.cancel());
+    res.write_at(0, b"abcd").unwrap();
+    res.close();
+}
+
+#[test]
+fn wait_future_resolves_on_write_without_a_runtime() {
+    use std::{
+        future::Future,
+        pin::pin,
+        task::{Context, Poll, Wake, Waker},
+    };
+    struct Flag(AtomicUsize);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let res = mem();
+    let flag = Arc::new(Flag(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&flag));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(res.wait_range_future(0..3));
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    res.write_at(0, b"abc").unwrap();
+    assert_eq!(flag.0.load(Ordering::SeqCst), 1);
+    assert!(matches!(
+        fut.as_mut().poll(&mut cx),
+        Poll::Ready(Ok(WaitOutcome::Ready))
+    ));
+    // Dropping a pending future withdraws its waiter.
+    {
+        let mut f = pin!(res.wait_range_future(10..20));
+        assert!(f.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(res.pending_waiters(), 1);
+    }
+    assert_eq!(res.pending_waiters(), 0);
+}
+
+#[test]
+fn fast_path_answers_without_the_lock_and_respects_failure() {
+    let res = mem();
+    res.write_at(0, &[1; 4096]).unwrap();
+    assert!(res.contains_range(0..4096));
+    assert_eq!(res.wait_range(100..200).unwrap(), WaitOutcome::Ready);
+    res.fail("x".into());
+    // The prefix is still written, but a failed resource must not say Ready.
+    assert!(res.wait_range(100..200).is_err());
+}
+
+#[test]
+fn many_readers_and_writers_on_real_threads_see_every_byte() {
+    const PIECE: u64 = 4096;
+    const PIECES: u64 = 256;
+    let dir = TempDir::new().unwrap();
+    let res = mmap_at(&dir.path().join("stress.bin"));
+    let pattern = |i: u64| (i.wrapping_mul(31) % 251) as u8;
+    let readers: Vec<_> = (0..4)
+        .map(|r| {
+            let res = res.clone();
+            thread::spawn(move || {
+                // Each reader walks the file in its own order.
+                for k in 0..PIECES {
+                    let i = (k * (2 * r + 1) + r) % PIECES;
+                    let range = i * PIECE..(i + 1) * PIECE;
+                    assert_eq!(res.wait_range(range.clone()).unwrap(), WaitOutcome::Ready);
+                    let mut buf = vec![0u8; PIECE as usize];
+                    assert_eq!(res.read_at(range.start, &mut buf).unwrap(), PIECE as usize);
+                    assert!(buf.iter().all(|&b| b == pattern(i)), "piece {i}");
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let res = res.clone();
+            thread::spawn(move || {
+                // Writer 0 goes backwards over the even pieces, writer 1 forwards over the odd.
+                let mine: Vec<u64> = (0..PIECES).filter(|i| i % 2 == w).collect();
+                let order: Vec<u64> = if w == 0 {
+                    mine.into_iter().rev().collect()
+                } else {
+                    mine
+                };
+                for i in order {
+                    res.write_at(i * PIECE, &vec![pattern(i); PIECE as usize])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in writers {
+        t.join().unwrap();
+    }
+    for t in readers {
+        t.join().unwrap();
+    }
+    res.commit(None).unwrap();
+    assert_eq!(res.len(), Some(PIECE * PIECES));
+}
+
+#[test]
+fn ten_thousand_pending_waiters_resolve_with_one_write() {
+    let res = mem();
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for i in 0..10_000u64 {
+        let d = Arc::clone(&done);
+        let reg = res.register_waiter(
+            i % 100..i % 100 + 1,
+            Box::new(move |r| {
+                assert_eq!(r.unwrap(), WaitOutcome::Ready);
+                d.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
+        match reg {
+            WaitRegistration::Pending(h) => handles.push(h),
+            WaitRegistration::Decided(_) => panic!("nothing written yet"),
+        }
+    }
+    assert_eq!(res.pending_waiters(), 10_000);
+    res.write_at(0, &[0; 100]).unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), 10_000);
+    assert_eq!(res.pending_waiters(), 0);
+}
+
+#[test]
+fn dropping_the_last_handle_fails_pending_waiters_instead_of_hanging() {
+    let res = mem();
+    let (tx, rx) = mpsc::channel();
+    let reg = res.register_waiter(0..1, Box::new(move |r| tx.send(r).unwrap()));
+    assert!(matches!(reg, WaitRegistration::Pending(_)));
+    drop(res);
+    assert!(matches!(
+        rx.recv_timeout(PROMPT).unwrap(),
+        Err(StorageError::Closed)
+    ));
+}
