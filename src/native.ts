@@ -106,6 +106,18 @@ export interface NativeResource {
   setObserver(observer: ((event: 'write' | 'commit', a: number, b: number) => void) | null): void
 }
 
+/** A `MemCoverage` of the core: which byte ranges of a download have arrived. */
+export interface NativeCoverage {
+  mark(start: number, end: number): void
+  setTotalSize(total: number): void
+  totalSize(): number | null
+  /** `[start, end]` or null. */
+  nextGap(from: number): [number, number] | null
+  isComplete(): boolean
+  /** Merged, in order, as `[start, end]` pairs. */
+  ranges(): Array<[number, number]>
+}
+
 export interface NativeBackend {
   readonly name: 'native' | 'wasm'
   newToken(): NativeToken
@@ -122,4 +134,5 @@ export interface NativeBackend {
   openMem(token: NativeToken, initialData: Uint8Array | null, capacity: number, flavor: 'plain' | 'atomic'): NativeResource
   resourceFromShared(id: number): NativeResource
   setWaitDispatcher(dispatcher: WaitDispatcher): void
+  newCoverage(): NativeCoverage
 }
