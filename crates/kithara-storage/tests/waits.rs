@@ -20,6 +20,7 @@ use kithara_storage::{
 use tempfile::TempDir;
 
 #[test]
+#[allow(clippy::reversed_empty_ranges)]
 fn decided_at_once_ready_eof_empty_and_invalid() {
     let res = mem();
     res.write_at(0, b"data").unwrap();

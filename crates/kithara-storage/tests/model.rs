@@ -1,0 +1,249 @@
+//! Model-based test: random operation sequences against a plain reference
+//! model (a byte vector, a written-bytes map, a lifecycle), on both backends.
+
+use std::time::Duration;
+
+use kithara_storage::{
+    CancellationToken, MemOptions, MmapOptions, Resource, ResourceExt, ResourceStatus,
+    StorageError, StorageResource, WaitOutcome,
+};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write(u64, u8, u8),
+    Read(u64, u8),
+    Commit(Option<u64>),
+    Fail,
+    Reactivate,
+    Close,
+    Contains(u64, u64),
+    NextGap(u64, u64),
+    Wait(u64, u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u64..200, 0u8..40, any::<u8>()).prop_map(|(o, n, b)| Op::Write(o, n, b)),
+        3 => (0u64..220, 0u8..60).prop_map(|(o, n)| Op::Read(o, n)),
+        1 => proptest::option::of(0u64..220).prop_map(Op::Commit),
+        1 => Just(Op::Fail),
+        2 => Just(Op::Reactivate),
+        1 => (0u64..30).prop_filter_map("rare close", |x| (x == 0).then_some(Op::Close)),
+        2 => (0u64..220, 0u64..220).prop_map(|(a, b)| Op::Contains(a, b)),
+        2 => (0u64..220, 0u64..240).prop_map(|(a, b)| Op::NextGap(a, b)),
+        3 => (0u64..220, 0u64..220).prop_map(|(a, b)| Op::Wait(a, b)),
+    ]
+}
+
+#[derive(Default)]
+struct Model {
+    bytes: Vec<u8>,
+    written: Vec<bool>,
+    final_len: Option<u64>,
+    failed: bool,
+    closed: bool,
+}
+
+/// The error kinds compared between model and resource.
+#[derive(Debug, PartialEq)]
+enum Kind {
+    Closed,
+    Failed,
+    Committed,
+    InvalidRange,
+    Timeout,
+}
+
+fn kind(e: &StorageError) -> Kind {
+    match e {
+        StorageError::Closed => Kind::Closed,
+        StorageError::Failed(_) => Kind::Failed,
+        StorageError::Committed => Kind::Committed,
+        StorageError::InvalidRange { .. } => Kind::InvalidRange,
+        StorageError::Timeout => Kind::Timeout,
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+impl Model {
+    fn high_water(&self) -> u64 {
+        self.written
+            .iter()
+            .rposition(|&w| w)
+            .map_or(0, |i| i as u64 + 1)
+    }
+    fn covered(&self, a: u64, b: u64) -> bool {
+        (a..b).all(|i| self.written.get(i as usize).copied().unwrap_or(false))
+    }
+    fn health(&self) -> Result<(), Kind> {
+        if self.closed {
+            Err(Kind::Closed)
+        } else if self.failed {
+            Err(Kind::Failed)
+        } else {
+            Ok(())
+        }
+    }
+    fn resize(&mut self, len: usize) {
+        self.bytes.resize(len, 0);
+        self.written.resize(len, false);
+    }
+    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), Kind> {
+        self.health()?;
+        if self.final_len.is_some() {
+            return Err(Kind::Committed);
+        }
+        let end = off as usize + data.len();
+        if !data.is_empty() {
+            if end > self.bytes.len() {
+                self.resize(end);
+            }
+            self.bytes[off as usize..end].copy_from_slice(data);
+            self.written[off as usize..end].fill(true);
+        }
+        Ok(())
+    }
+    fn read(&self, off: u64, n: usize) -> Result<Vec<u8>, Kind> {
+        self.health()?;
+        let hw = self.high_water();
+        if off >= hw {
+            return Ok(Vec::new());
+        }
+        let end = (off + n as u64).min(hw) as usize;
+        Ok(self.bytes[off as usize..end].to_vec())
+    }
+    fn commit(&mut self, len: Option<u64>) -> Result<(), Kind> {
+        self.health()?;
+        let len = len.unwrap_or_else(|| self.high_water()) as usize;
+        self.resize(len);
+        self.written.fill(true);
+        self.final_len = Some(len as u64);
+        Ok(())
+    }
+    fn wait(&self, a: u64, b: u64) -> Result<WaitOutcome, Kind> {
+        if self.closed {
+            return Err(Kind::Closed);
+        }
+        if a > b {
+            return Err(Kind::InvalidRange);
+        }
+        if a == b {
+            return Ok(WaitOutcome::Ready);
+        }
+        self.health()?;
+        if self.covered(a, b) {
+            return Ok(WaitOutcome::Ready);
+        }
+        match self.final_len {
+            Some(len) if a >= len => Ok(WaitOutcome::Eof),
+            Some(_) => Ok(WaitOutcome::Ready),
+            None => Err(Kind::Timeout),
+        }
+    }
+    fn next_gap(&self, from: u64, limit: u64) -> Option<(u64, u64)> {
+        let upper = self.final_len.map_or(limit, |l| l.min(limit));
+        let start = (from..upper).find(|&i| !self.covered(i, i + 1))?;
+        let end = (start..upper)
+            .find(|&i| self.covered(i, i + 1))
+            .unwrap_or(upper);
+        Some((start, end))
+    }
+}
+
+fn run(res: &StorageResource, ops: &[Op]) {
+    let mut m = Model::default();
+    for (step, op) in ops.iter().enumerate() {
+        let ctx = format!("step {step}: {op:?}");
+        match *op {
+            Op::Write(off, n, byte) => {
+                let data = vec![byte; n as usize];
+                assert_eq!(
+                    res.write_at(off, &data).map_err(|e| kind(&e)),
+                    m.write(off, &data),
+                    "{ctx}"
+                );
+            }
+            Op::Read(off, n) => {
+                let mut buf = vec![0xEE; n as usize];
+                let got = res.read_at(off, &mut buf).map(|k| buf[..k].to_vec());
+                assert_eq!(got.map_err(|e| kind(&e)), m.read(off, n as usize), "{ctx}");
+            }
+            Op::Commit(len) => {
+                assert_eq!(
+                    res.commit(len).map_err(|e| kind(&e)),
+                    m.commit(len),
+                    "{ctx}"
+                );
+            }
+            Op::Fail => {
+                res.fail("model".into());
+                if !m.closed {
+                    m.failed = true;
+                }
+            }
+            Op::Reactivate => {
+                let expected = if m.closed {
+                    Err(Kind::Closed)
+                } else {
+                    m.failed = false;
+                    m.final_len = None;
+                    Ok(())
+                };
+                assert_eq!(res.reactivate().map_err(|e| kind(&e)), expected, "{ctx}");
+            }
+            Op::Close => {
+                res.close();
+                m.closed = true;
+            }
+            Op::Contains(a, b) => {
+                let expected = a >= b || m.covered(a, b);
+                assert_eq!(res.contains_range(a..b), expected, "{ctx}");
+            }
+            Op::NextGap(a, b) => {
+                let got = res.next_gap(a, b).map(|r| (r.start, r.end));
+                assert_eq!(got, m.next_gap(a, b), "{ctx}");
+            }
+            Op::Wait(a, b) => {
+                let got = res.wait_range_timeout(a..b, Duration::from_millis(1));
+                assert_eq!(got.map_err(|e| kind(&e)), m.wait(a, b), "{ctx}");
+            }
+        }
+        if !m.closed {
+            let expected = if m.failed {
+                ResourceStatus::Failed("model".into())
+            } else if let Some(len) = m.final_len {
+                ResourceStatus::Committed {
+                    final_len: Some(len),
+                }
+            } else {
+                ResourceStatus::Active
+            };
+            assert_eq!(res.status(), expected, "{ctx}");
+            assert_eq!(res.len(), m.final_len, "{ctx}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn memory_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let res: StorageResource =
+            Resource::<kithara_storage::MemDriver>::open(CancellationToken::new(), MemOptions::default())
+                .unwrap()
+                .into();
+        run(&res, &ops);
+    }
+
+    #[test]
+    fn mmap_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut o = MmapOptions::new(dir.path().join("m.bin"));
+        o.initial_len = Some(64);
+        let res: StorageResource =
+            Resource::<kithara_storage::MmapDriver>::open(CancellationToken::new(), o).unwrap().into();
+        run(&res, &ops);
+    }
+}
