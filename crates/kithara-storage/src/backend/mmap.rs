@@ -18,10 +18,26 @@ use parking_lot::RwLock;
 use rangemap::RangeSet;
 
 use super::{sidecar, Driver, DriverIo, DriverState, Resource};
+
+/// Runs a copy to or from the mapping; a `SIGBUS` during it (the file was
+/// truncated by someone else) becomes `EIO`.
+#[cfg(unix)]
+use super::fault::guarded;
+
+#[cfg(not(unix))]
+fn guarded<T>(copy: impl FnOnce() -> T) -> std::io::Result<T> {
+    // Windows refuses to truncate a mapped file, so the fault cannot happen.
+    Ok(copy())
+}
 use crate::{error::IoContext, OpenMode, StorageError, StorageResult};
 
 /// Size of a newly created file when `initial_len` is not given.
 pub const DEFAULT_INITIAL_LEN: u64 = 64 * 1024;
+
+#[cfg(unix)]
+const EIO: i32 = libc::EIO;
+#[cfg(not(unix))]
+const EIO: i32 = 5;
 
 /// With persisted ranges, the record is refreshed after this many bytes are written.
 const CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
@@ -77,6 +93,8 @@ struct Mapping {
     file: Option<File>,
     map: Map,
     closed: bool,
+    /// The file was truncated under the mapping by someone else.
+    damaged: bool,
 }
 
 /// The file-backed driver of [`MmapResource`].
@@ -263,6 +281,7 @@ impl Driver for MmapDriver {
                 file,
                 map,
                 closed: false,
+                damaged: false,
             }),
             unpersisted: AtomicU64::new(0),
         };
@@ -280,6 +299,28 @@ impl MmapDriver {
         let file = open_file(&self.path, true, true)?;
         m.map = map_rw(&file, &self.path)?;
         m.file = Some(file);
+        Ok(())
+    }
+
+    /// After a fault showed that someone else truncated the file under the
+    /// mapping: drop the mapping, and answer every data access with `EIO`
+    /// until a commit or reactivate maps the file afresh.
+    fn mark_damaged(&self, m: &mut Mapping) {
+        m.map = Map::None;
+        m.damaged = true;
+    }
+
+    fn check(&self, m: &Mapping, syscall: &'static str) -> StorageResult<()> {
+        if m.closed {
+            return Err(StorageError::Closed);
+        }
+        if m.damaged {
+            return Err(StorageError::io(
+                std::io::Error::from_raw_os_error(EIO),
+                syscall,
+                Some(self.path.clone()),
+            ));
+        }
         Ok(())
     }
 
@@ -313,9 +354,7 @@ impl MmapDriver {
 impl DriverIo for MmapDriver {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> StorageResult<usize> {
         let m = self.mapping.read();
-        if m.closed {
-            return Err(StorageError::Closed);
-        }
+        self.check(&m, "read")?;
         let bytes = m.map.bytes();
         let Ok(start) = usize::try_from(offset) else {
             return Ok(0);
@@ -324,15 +363,18 @@ impl DriverIo for MmapDriver {
             return Ok(0);
         }
         let n = buf.len().min(bytes.len() - start);
-        buf[..n].copy_from_slice(&bytes[start..start + n]);
+        let copied = guarded(|| buf[..n].copy_from_slice(&bytes[start..start + n]));
+        if let Err(e) = copied {
+            drop(m);
+            self.mark_damaged(&mut self.mapping.write());
+            return Err(StorageError::io(e, "read", Some(self.path.clone())));
+        }
         Ok(n)
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
         let mut m = self.mapping.write();
-        if m.closed {
-            return Err(StorageError::Closed);
-        }
+        self.check(&m, "write")?;
         let end = offset + data.len() as u64;
         self.ensure_writable(&mut m)?;
         if end > m.map.bytes().len() as u64 {
@@ -343,7 +385,11 @@ impl DriverIo for MmapDriver {
         };
         // Both fit in usize: `grow` checked `end`.
         let start = offset as usize;
-        map[start..start + data.len()].copy_from_slice(data);
+        let copied = guarded(|| map[start..start + data.len()].copy_from_slice(data));
+        if let Err(e) = copied {
+            self.mark_damaged(&mut m);
+            return Err(StorageError::io(e, "write", Some(self.path.clone())));
+        }
         if self.persist {
             self.unpersisted
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -370,6 +416,7 @@ impl DriverIo for MmapDriver {
         }
         m.map = map_ro(&file, &self.path)?;
         m.file = Some(file);
+        m.damaged = false;
         Ok(())
     }
 
@@ -378,6 +425,8 @@ impl DriverIo for MmapDriver {
         if m.closed {
             return Err(StorageError::Closed);
         }
+        // Mapped afresh below, at the file's current size.
+        m.damaged = false;
         self.ensure_writable(&mut m)
     }
 

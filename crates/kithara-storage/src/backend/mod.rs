@@ -1,6 +1,8 @@
 #![deny(unsafe_code)]
 //! Backends: the generic [`Resource`] state machine and the drivers it runs on.
 
+#[cfg(unix)]
+mod fault;
 mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 mod mmap;
