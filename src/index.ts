@@ -1,0 +1,32 @@
+/**
+ * `@kithara/storage`: random-access storage resources for progressive
+ * downloads. A writer fills a file (mmap) or memory at any offset; readers
+ * wait for exactly the byte ranges they need.
+ */
+export { backendName } from './backend.js'
+export { MemCoverage } from './coverage.js'
+export { StorageError } from './errors.js'
+export type { StorageErrorCode, StorageErrorDetails } from './errors.js'
+export {
+  Atomic,
+  AtomicChunked,
+  MemResource,
+  MmapResource,
+  OpenMode,
+  Resource,
+  ResourceBase,
+  StorageResource,
+  WaitOutcome,
+} from './resource.js'
+export type {
+  ByteRange,
+  MemOptions,
+  MmapOptions,
+  ResourceKind,
+  ResourceStatus,
+  SharedHandle,
+  WaitRangeOptions,
+  WaitRangeSyncOptions,
+} from './resource.js'
+export { CancellationToken } from './token.js'
+export type { SharedTokenHandle, TokenLike } from './token.js'

@@ -1,0 +1,485 @@
+/**
+ * The resource classes of the public API. They validate arguments, convert
+ * types and delegate to a backend `NativeResource`; they hold no storage logic.
+ */
+import { backend } from './backend.js'
+import { argumentError, toStorageError } from './errors.js'
+import type { NativeOpenMode, NativeResource, NativeWaitOutcome } from './native.js'
+import { type TokenLike, nativeTokenOf } from './token.js'
+import {
+  describeReceived,
+  validateAbortSignal,
+  validateBoolean,
+  validateBytes,
+  validateObject,
+  validateOffset,
+  validateOneOf,
+  validatePath,
+  validateString,
+  validateTimeout,
+} from './validate.js'
+import { startWait } from './waits.js'
+
+// Node >= 20.4 has Symbol.dispose; elsewhere (older browsers) use the same
+// registered symbol Node uses, so `using` from TypeScript finds it.
+if (typeof (Symbol as { dispose?: symbol }).dispose !== 'symbol') {
+  Object.defineProperty(Symbol, 'dispose', { value: Symbol.for('nodejs.dispose') })
+}
+
+/** How an mmap resource opens its file. Strings are accepted too. */
+export const OpenMode = {
+  /** Existing non-empty file: committed, read-only. Missing or empty: created active. */
+  Auto: 'auto',
+  /** Existing files open writable (resume a download). */
+  ReadWrite: 'readWrite',
+  /** Writes fail; a missing file reads as committed and empty. */
+  ReadOnly: 'readOnly',
+} as const
+/** `'auto' | 'readWrite' | 'readOnly'`. */
+export type OpenMode = (typeof OpenMode)[keyof typeof OpenMode]
+
+/** How a wait ended. */
+export const WaitOutcome = {
+  /** The range is written (or committed, clamped to the final length). */
+  Ready: 'ready',
+  /** The resource is committed and the range starts at or past its end. */
+  Eof: 'eof',
+  /** `interrupt()` woke the waiter. */
+  Interrupted: 'interrupted',
+} as const
+/** `'ready' | 'eof' | 'interrupted'`. */
+export type WaitOutcome = (typeof WaitOutcome)[keyof typeof WaitOutcome]
+
+/** The lifecycle state of a resource. */
+export type ResourceStatus =
+  | { kind: 'active' }
+  | { kind: 'committed'; finalLen: number | null }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'cancelled' }
+
+/** Options of a file-backed resource. */
+export interface MmapOptions {
+  /** The backing file. */
+  path: string
+  /** Size to create a new file with (default 64 KiB); `null` for the default. */
+  initialLen?: number | null
+  /** How to open the file; default `'auto'`. */
+  mode?: OpenMode
+  /** Keep the written ranges in `<path>.ranges` so an interrupted download resumes. */
+  persistRanges?: boolean
+}
+
+/** Options of an in-memory resource. */
+export interface MemOptions {
+  /** Contents to start with (the resource is then committed with them). */
+  initialData?: Uint8Array | null
+  /** Bytes to reserve up front. */
+  capacity?: number | null
+  /** Never set: a `path` makes the options `MmapOptions`. */
+  path?: undefined
+}
+
+/** Options of `waitRange`. */
+export interface WaitRangeOptions {
+  /** Aborting it rejects this wait (only) with `signal.reason`. */
+  signal?: AbortSignal
+  /** Reject with `ERR_STORAGE_TIMEOUT` after this many milliseconds. */
+  timeoutMs?: number
+}
+
+/** Options of `waitRangeSync`. */
+export interface WaitRangeSyncOptions {
+  /** Throw `ERR_STORAGE_TIMEOUT` after this many milliseconds. */
+  timeoutMs?: number
+}
+
+/** The driver underneath a resource. */
+export type ResourceKind = 'mmap' | 'mem'
+
+/** A structured-clone-safe handle to a resource, for another worker thread. */
+export interface SharedHandle<K extends ResourceKind = ResourceKind> {
+  readonly __kithara: 'resource'
+  readonly id: number
+  readonly kind: K
+}
+
+/** A half-open byte range `[start, end)`. */
+export interface ByteRange {
+  start: number
+  end: number
+}
+
+const wrapKey = Symbol('ResourceBase.wrap')
+
+const bufferCtor: { from(ab: ArrayBufferLike, offset: number, length: number): Uint8Array } | undefined = (
+  globalThis as { Buffer?: { from(ab: ArrayBufferLike, offset: number, length: number): Uint8Array } }
+).Buffer
+
+/** Views native bytes as a Buffer where there is one, without copying. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  if (bufferCtor) return bufferCtor.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Buffer
+  return bytes as Buffer
+}
+
+function validateWaitRange(start: unknown, end: unknown): void {
+  validateOffset(start, 'start')
+  validateOffset(end, 'end')
+}
+
+/**
+ * Every member every resource has (the DESIGN.md table). Subclasses pick how
+ * a resource is opened; extensions (streams, progress) build on `native`.
+ */
+export abstract class ResourceBase {
+  /** The backend resource. @internal */
+  protected readonly native: NativeResource
+
+  /** @internal */
+  constructor(key: typeof wrapKey, native: NativeResource) {
+    if (key !== wrapKey) {
+      throw new TypeError('resources are created with open(), from() or fromShared(), not with new')
+    }
+    this.native = native
+  }
+
+  /** Runs a backend call, rewrapping its errors as `StorageError` with the caller's stack. */
+  protected call<T>(site: unknown, fn: () => T): T {
+    try {
+      return fn()
+    } catch (e) {
+      throw toStorageError(e, site)
+    }
+  }
+
+  /** The driver underneath: `'mmap'` (a file) or `'mem'` (memory). */
+  get kind(): ResourceKind {
+    return this.native.kind
+  }
+
+  /** Writes `data` at `offset`, growing as needed; wakes the waiters it satisfies. */
+  writeAt(offset: number, data: Uint8Array): void {
+    validateOffset(offset, 'offset')
+    validateBytes(data, 'data')
+    this.call(this.writeAt, () => this.native.writeAt(offset, data))
+  }
+
+  /** Reads into `buf` (any view, SharedArrayBuffer too) from `offset`; returns bytes read. */
+  readAt(offset: number, buf: Uint8Array): number {
+    validateOffset(offset, 'offset')
+    validateBytes(buf, 'buf')
+    return this.call(this.readAt, () => this.native.readAt(offset, buf))
+  }
+
+  /** `writeAt(0, data)` then `commit(data.length)`. */
+  writeAll(data: Uint8Array): void {
+    validateBytes(data, 'data')
+    this.call(this.writeAll, () => this.native.writeAll(data))
+  }
+
+  /** The whole committed contents (empty before commit). */
+  readAll(): Buffer {
+    return asBuffer(this.call(this.readAll, () => this.native.readAll()))
+  }
+
+  /**
+   * Resolves when `[start, end)` is decided: `'ready'`, `'eof'` or
+   * `'interrupted'`; rejects with `StorageError` on fail, cancel or close, or
+   * with `signal.reason` when `signal` aborts. Never blocks the event loop.
+   */
+  waitRange(start: number, end: number, options: WaitRangeOptions = {}): Promise<WaitOutcome> {
+    validateWaitRange(start, end)
+    validateObject(options, 'options')
+    const { signal, timeoutMs } = options
+    if (signal !== undefined) validateAbortSignal(signal, 'options.signal')
+    if (timeoutMs !== undefined) validateTimeout(timeoutMs, 'options.timeoutMs')
+    const site = this.waitRange
+    return startWait(this.native, start, end, signal, timeoutMs, site, (e) => toStorageError(e, site))
+  }
+
+  /** Blocks this thread until `[start, end)` is decided (for worker threads). */
+  waitRangeSync(start: number, end: number, options: WaitRangeSyncOptions = {}): WaitOutcome {
+    validateWaitRange(start, end)
+    validateObject(options, 'options')
+    const { timeoutMs } = options
+    let ms = -1
+    if (timeoutMs !== undefined) {
+      validateTimeout(timeoutMs, 'options.timeoutMs')
+      if (timeoutMs !== Number.POSITIVE_INFINITY) ms = Math.min(Math.ceil(timeoutMs), Number.MAX_SAFE_INTEGER)
+    }
+    return this.call(this.waitRangeSync, (): NativeWaitOutcome => this.native.waitRangeSync(start, end, ms))
+  }
+
+  /** Whether every byte of `[start, end)` is written. Never blocks. */
+  containsRange(start: number, end: number): boolean {
+    validateWaitRange(start, end)
+    return this.call(this.containsRange, () => this.native.containsRange(start, end))
+  }
+
+  /** The first missing range in `[from, limit)`, or null. */
+  nextGap(from: number, limit: number): ByteRange | null {
+    validateOffset(from, 'from')
+    validateOffset(limit, 'limit')
+    const gap = this.call(this.nextGap, () => this.native.nextGap(from, limit))
+    return gap ? { start: gap[0], end: gap[1] } : null
+  }
+
+  /** Finishes writing; `finalLen` truncates, null/omitted uses the highest written byte. */
+  commit(finalLen?: number | null): void {
+    let len = -1
+    if (finalLen !== undefined && finalLen !== null) {
+      validateOffset(finalLen, 'finalLen')
+      len = finalLen
+    }
+    this.call(this.commit, () => this.native.commit(len))
+  }
+
+  /** Marks the resource failed; waiters reject with `ERR_STORAGE_FAILED`. */
+  fail(reason: string): void {
+    validateString(reason, 'reason')
+    this.call(this.fail, () => this.native.fail(reason))
+  }
+
+  /** Committed or failed back to active, data kept. */
+  reactivate(): void {
+    this.call(this.reactivate, () => this.native.reactivate())
+  }
+
+  /** Current waiters resolve `'interrupted'` (seek, flush); later waits are unaffected. */
+  interrupt(): void {
+    this.call(this.interrupt, () => this.native.interrupt())
+  }
+
+  /** The lifecycle state. */
+  status(): ResourceStatus {
+    return this.call(this.status, () => this.native.status())
+  }
+
+  /** The final length once committed, else null. */
+  len(): number | null {
+    return this.call(this.len, () => this.native.len())
+  }
+
+  /** Committed with length 0. */
+  isEmpty(): boolean {
+    return this.call(this.isEmpty, () => this.native.len()) === 0
+  }
+
+  /** The backing file, or null in memory. */
+  path(): string | null {
+    return this.call(this.path, () => this.native.path())
+  }
+
+  /** A structured-clone-safe handle; `Resource.fromShared` in any worker thread. */
+  share(): SharedHandle {
+    const id = this.call(this.share, () => this.native.share())
+    return { __kithara: 'resource', id, kind: this.native.kind }
+  }
+
+  /** Releases the mapping and the file now; pending waits reject with `ERR_STORAGE_CLOSED`. Idempotent. */
+  close(): void {
+    this.call(this.close, () => this.native.close())
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+}
+
+function validateMmapOptions(opts: unknown): asserts opts is MmapOptions {
+  validateObject(opts, 'opts')
+  const o = opts as Record<string, unknown>
+  validatePath(o.path, 'opts.path')
+  if (o.initialLen !== undefined && o.initialLen !== null) validateOffset(o.initialLen, 'opts.initialLen')
+  if (o.mode !== undefined) validateOneOf(o.mode, 'opts.mode', Object.values(OpenMode))
+  if (o.persistRanges !== undefined) validateBoolean(o.persistRanges, 'opts.persistRanges')
+}
+
+function validateMemOptions(opts: unknown): asserts opts is MemOptions {
+  validateObject(opts, 'opts')
+  const o = opts as Record<string, unknown>
+  if (o.initialData !== undefined && o.initialData !== null) validateBytes(o.initialData, 'opts.initialData')
+  if (o.capacity !== undefined && o.capacity !== null) validateOffset(o.capacity, 'opts.capacity')
+}
+
+type Flavor = 'plain' | 'atomic' | 'chunked'
+
+function openMmapNative(token: unknown, opts: unknown, flavor: Flavor, site: unknown): NativeResource {
+  const nativeToken = nativeTokenOf(token, 'token')
+  validateMmapOptions(opts)
+  const initialLen = opts.initialLen ?? -1
+  const mode: NativeOpenMode = opts.mode ?? 'auto'
+  const persist = opts.persistRanges ?? false
+  try {
+    return backend().openMmap(nativeToken, opts.path, initialLen, mode, persist, flavor)
+  } catch (e) {
+    throw toStorageError(e, site)
+  }
+}
+
+function openMemNative(token: unknown, opts: unknown, site: unknown): NativeResource {
+  const nativeToken = nativeTokenOf(token, 'token')
+  const o: unknown = opts ?? {}
+  validateMemOptions(o)
+  try {
+    return backend().openMem(nativeToken, o.initialData ?? null, o.capacity ?? 0, 'plain')
+  } catch (e) {
+    throw toStorageError(e, site)
+  }
+}
+
+function nativeFromShared(handle: unknown, expected: ResourceKind | undefined, site: unknown): NativeResource {
+  validateObject(handle, 'handle')
+  const h = handle as Record<string, unknown>
+  if (h.__kithara !== 'resource') {
+    throw argumentError(
+      TypeError,
+      'ERR_INVALID_ARG_VALUE',
+      `The argument 'handle' is not a shared resource handle. ${describeReceived(h.__kithara)}`,
+      site,
+    )
+  }
+  validateOffset(h.id, 'handle.id')
+  validateOneOf(h.kind, 'handle.kind', expected ? [expected] : ['mmap', 'mem'])
+  const id = h.id
+  try {
+    return backend().resourceFromShared(id)
+  } catch (e) {
+    throw toStorageError(e, site)
+  }
+}
+
+/** A file-backed resource (memory-mapped). */
+export class MmapResource extends ResourceBase {
+  /** Opens (or creates) the file at `opts.path`. A token or an AbortSignal cancels it. */
+  static open(token: TokenLike, opts: MmapOptions): MmapResource {
+    return new MmapResource(wrapKey, openMmapNative(token, opts, 'plain', MmapResource.open))
+  }
+
+  /** The resource behind a `share()` handle of an mmap resource, in this thread. */
+  static fromShared(handle: SharedHandle<'mmap'>): MmapResource {
+    return new MmapResource(wrapKey, nativeFromShared(handle, 'mmap', MmapResource.fromShared))
+  }
+}
+
+/** An in-memory resource. */
+export class MemResource extends ResourceBase {
+  /** A new memory resource, optionally with initial data or reserved capacity. */
+  static open(token: TokenLike, opts?: MemOptions): MemResource {
+    return new MemResource(wrapKey, openMemNative(token, opts, MemResource.open))
+  }
+
+  /** The resource behind a `share()` handle of a memory resource, in this thread. */
+  static fromShared(handle: SharedHandle<'mem'>): MemResource {
+    return new MemResource(wrapKey, nativeFromShared(handle, 'mem', MemResource.fromShared))
+  }
+}
+
+/** Opens either kind: `MmapResource` for options with a `path`, else `MemResource`. */
+function openResource(token: TokenLike, opts: MmapOptions): MmapResource
+function openResource(token: TokenLike, opts?: MemOptions): MemResource
+function openResource(token: TokenLike, opts?: MmapOptions | MemOptions): MmapResource | MemResource
+function openResource(token: TokenLike, opts?: MmapOptions | MemOptions): MmapResource | MemResource {
+  if (opts !== undefined && opts !== null && typeof opts === 'object' && (opts as MmapOptions).path !== undefined) {
+    return new MmapResource(wrapKey, openMmapNative(token, opts, 'plain', openResource))
+  }
+  return new MemResource(wrapKey, openMemNative(token, opts, openResource))
+}
+
+/** The resource behind a `share()` handle, in this thread. */
+function resourceFromShared(handle: SharedHandle<'mmap'>): MmapResource
+function resourceFromShared(handle: SharedHandle<'mem'>): MemResource
+function resourceFromShared(handle: SharedHandle): MmapResource | MemResource
+function resourceFromShared(handle: SharedHandle): MmapResource | MemResource {
+  const native = nativeFromShared(handle, undefined, resourceFromShared)
+  return native.kind === 'mmap' ? new MmapResource(wrapKey, native) : new MemResource(wrapKey, native)
+}
+
+/** Entry points that pick the resource kind from the options or the handle. */
+export const Resource = {
+  open: openResource,
+  fromShared: resourceFromShared,
+} as const
+/** Any resource. */
+export type Resource = ResourceBase
+
+/** Either kind behind one type, as the Rust `StorageResource` enum. */
+export class StorageResource extends ResourceBase {
+  /** The same underlying resource as `resource`, seen as a `StorageResource`. */
+  static from(resource: ResourceBase): StorageResource {
+    if (!(resource instanceof ResourceBase)) {
+      throw argumentError(
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+        `The "resource" argument must be an instance of MmapResource or MemResource. ${describeReceived(resource)}`,
+        StorageResource.from,
+      )
+    }
+    return new StorageResource(wrapKey, nativeOf(resource))
+  }
+
+  /** The resource behind a `share()` handle, as a `StorageResource`. */
+  static fromShared(handle: SharedHandle): StorageResource {
+    return new StorageResource(wrapKey, nativeFromShared(handle, undefined, StorageResource.fromShared))
+  }
+}
+
+/** The backend resource of `r` (module-internal accessor of a protected field). */
+function nativeOf(r: ResourceBase): NativeResource {
+  return (r as unknown as { native: NativeResource }).native
+}
+
+/**
+ * Whole-file writes that are either entirely old or entirely new: `writeAll`
+ * writes a temp file beside the target and renames it over it.
+ */
+export class Atomic extends ResourceBase {
+  /** Wraps `resource` (any resource; in memory it simply delegates). */
+  constructor(resource: ResourceBase)
+  /** @internal */
+  constructor(key: typeof wrapKey, native: NativeResource)
+  constructor(resourceOrKey: ResourceBase | typeof wrapKey, native?: NativeResource) {
+    if (resourceOrKey === wrapKey && native) {
+      super(wrapKey, native)
+      return
+    }
+    if (!(resourceOrKey instanceof ResourceBase)) {
+      throw argumentError(
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+        `The "resource" argument must be an instance of MmapResource or MemResource. ${describeReceived(resourceOrKey)}`,
+        Atomic,
+      )
+    }
+    const inner = nativeOf(resourceOrKey)
+    let wrapped: NativeResource
+    try {
+      wrapped = inner.atomic()
+    } catch (e) {
+      throw toStorageError(e, Atomic)
+    }
+    super(wrapKey, wrapped)
+  }
+
+  /** Same as `new Atomic(resource)`. */
+  static from(resource: ResourceBase): Atomic {
+    return new Atomic(resource)
+  }
+
+  /** Like `writeAll`, and the bytes are on disk (fsync) before the rename. */
+  writeAllDurable(data: Uint8Array): void {
+    validateBytes(data, 'data')
+    this.call(this.writeAllDurable, () => this.native.writeAllDurable(data))
+  }
+}
+
+/**
+ * A file written at `<path>.tmp` and renamed onto `path` at commit (after
+ * fsync); one live writer at a time (`ERR_STORAGE_TMP_CLAIMED` otherwise).
+ */
+export class AtomicChunked extends ResourceBase {
+  /** Opens the writer for `opts.path` (or the committed file, if it exists). */
+  static open(token: TokenLike, opts: MmapOptions): AtomicChunked {
+    return new AtomicChunked(wrapKey, openMmapNative(token, opts, 'chunked', AtomicChunked.open))
+  }
+}

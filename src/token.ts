@@ -1,0 +1,115 @@
+/** `CancellationToken`: cancels every resource opened with it (and its children). */
+import { backend } from './backend.js'
+import { toStorageError } from './errors.js'
+import type { NativeToken } from './native.js'
+import { argumentError } from './errors.js'
+import { describeReceived, isAbortSignal, validateAbortSignal, validateObject, validateOffset } from './validate.js'
+
+/** A structured-clone-safe handle to a token, for another worker thread. */
+export interface SharedTokenHandle {
+  readonly __kithara: 'token'
+  readonly id: number
+}
+
+const fromNativeKey = Symbol('CancellationToken.fromNative')
+const bySignal = new WeakMap<AbortSignal, CancellationToken>()
+
+/**
+ * A cancellation token, as in the Rust core (tokio-util's): `cancel()` cancels
+ * it and all its children; resources opened with it then fail with
+ * `ERR_STORAGE_CANCELLED`.
+ */
+export class CancellationToken {
+  /** @internal */
+  readonly native: NativeToken
+
+  /** A new, uncancelled token. */
+  constructor()
+  /** @internal */
+  constructor(key: typeof fromNativeKey, native: NativeToken)
+  constructor(key?: typeof fromNativeKey, native?: NativeToken) {
+    if (key === fromNativeKey && native) {
+      this.native = native
+    } else {
+      const b = backend()
+      try {
+        this.native = b.newToken()
+      } catch (e) {
+        throw toStorageError(e, CancellationToken)
+      }
+    }
+  }
+
+  /** Cancels this token and its children. Idempotent. */
+  cancel(): void {
+    this.native.cancel()
+  }
+
+  /** Whether this token (or a parent) was cancelled. */
+  get isCancelled(): boolean {
+    return this.native.isCancelled()
+  }
+
+  /** A token cancelled with this one, that can also be cancelled alone. */
+  child(): CancellationToken {
+    return new CancellationToken(fromNativeKey, this.native.child())
+  }
+
+  /** A structured-clone-safe handle; `CancellationToken.fromShared` in any worker thread. */
+  share(): SharedTokenHandle {
+    try {
+      return { __kithara: 'token', id: this.native.share() }
+    } catch (e) {
+      throw toStorageError(e, this.share)
+    }
+  }
+
+  /** The token behind a handle from `share()`, in this thread. */
+  static fromShared(handle: SharedTokenHandle): CancellationToken {
+    validateObject(handle, 'handle')
+    if (handle.__kithara !== 'token') {
+      throw argumentError(
+        TypeError,
+        'ERR_INVALID_ARG_VALUE',
+        `The argument 'handle' is not a shared token handle. ${describeReceived(handle.__kithara)}`,
+        CancellationToken.fromShared,
+      )
+    }
+    validateOffset(handle.id, 'handle.id')
+    try {
+      return new CancellationToken(fromNativeKey, backend().tokenFromShared(handle.id))
+    } catch (e) {
+      throw toStorageError(e, CancellationToken.fromShared)
+    }
+  }
+
+  /**
+   * A token cancelled when `signal` aborts (at once if it already has).
+   * The same signal always gives the same token.
+   */
+  static fromSignal(signal: AbortSignal): CancellationToken {
+    validateAbortSignal(signal, 'signal')
+    const known = bySignal.get(signal)
+    if (known) return known
+    const token = new CancellationToken()
+    bySignal.set(signal, token)
+    if (signal.aborted) token.cancel()
+    else signal.addEventListener('abort', () => token.cancel(), { once: true })
+    return token
+  }
+}
+
+/** What the API accepts wherever a token is expected. */
+export type TokenLike = CancellationToken | AbortSignal
+
+/** The native token behind a `TokenLike`, or a TypeError naming `name`. */
+export function nativeTokenOf(value: unknown, name: string): NativeToken {
+  if (value instanceof CancellationToken) return value.native
+  if (isAbortSignal(value)) return CancellationToken.fromSignal(value).native
+  throw argumentError(
+    TypeError,
+    'ERR_INVALID_ARG_TYPE',
+    `The "${name}" argument must be an instance of CancellationToken or AbortSignal. ${describeReceived(value)}`,
+    nativeTokenOf,
+  )
+}

@@ -1,0 +1,97 @@
+/**
+ * Promise side of `waitRange`: one dispatcher per thread settles the pending
+ * waits the backend decides later; timeouts and abort signals withdraw them.
+ */
+import { whenBackendLoaded } from './backend.js'
+import { captureSite, StorageError, toStorageErrorWithStack } from './errors.js'
+import type { NativeResource, NativeWaitOutcome } from './native.js'
+
+interface PendingWait {
+  resolve(outcome: NativeWaitOutcome): void
+  reject(error: unknown): void
+  /** Removes this wait's timer and abort listener. */
+  cleanup(): void
+  site: { stack?: string } | undefined
+}
+
+/** Pending waits of this thread by backend id. */
+const pending = new Map<number, PendingWait>()
+
+whenBackendLoaded((b) => {
+  b.setWaitDispatcher((id, error, outcome) => {
+    const wait = pending.get(id)
+    // Unknown ids are waits already withdrawn by a timeout or an abort.
+    if (!wait) return
+    pending.delete(id)
+    wait.cleanup()
+    if (error) wait.reject(toStorageErrorWithStack(error, wait.site))
+    else wait.resolve(outcome ?? 'interrupted')
+  })
+})
+
+/** setTimeout's largest delay; longer timeouts re-arm. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/** Number of waits of this thread still pending (for tests and diagnostics). */
+export function pendingWaitCount(): number {
+  return pending.size
+}
+
+/**
+ * Starts a wait on `native` for `[start, end)`; see `ResourceBase.waitRange`.
+ * `site` is the public method, for the stack of a later rejection.
+ */
+export function startWait(
+  native: NativeResource,
+  start: number,
+  end: number,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+  site: unknown,
+  rethrow: (e: unknown) => unknown,
+): Promise<NativeWaitOutcome> {
+  if (signal?.aborted) return Promise.reject(signal.reason)
+  let first: NativeWaitOutcome | number
+  try {
+    first = native.waitRange(start, end)
+  } catch (e) {
+    return Promise.reject(rethrow(e))
+  }
+  if (typeof first === 'string') return Promise.resolve(first)
+  const id = first
+  const stack = captureSite(site)
+  return new Promise<NativeWaitOutcome>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let onAbort: (() => void) | undefined
+    const withdraw = (error: unknown): void => {
+      if (!pending.delete(id)) return
+      cleanup()
+      native.cancelWait(id)
+      reject(error)
+    }
+    const cleanup = (): void => {
+      if (timer !== undefined) clearTimeout(timer)
+      if (onAbort && signal) signal.removeEventListener('abort', onAbort)
+    }
+    pending.set(id, { resolve, reject, cleanup, site: stack })
+    if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) {
+      const deadline = Date.now() + timeoutMs
+      const arm = (ms: number): void => {
+        timer = setTimeout(() => {
+          const left = deadline - Date.now()
+          if (left > 0) arm(Math.min(left, MAX_TIMER_MS))
+          else {
+            const err = new StorageError('ERR_STORAGE_TIMEOUT', `wait for bytes ${start}..${end} timed out after ${timeoutMs} ms`)
+            if (stack?.stack !== undefined) err.stack = `${String(err.stack).split('\n', 1)[0]}\n${stack.stack.split('\n').slice(1).join('\n')}`
+            withdraw(err)
+          }
+        }, ms)
+      }
+      arm(Math.min(timeoutMs, MAX_TIMER_MS))
+    }
+    if (signal) {
+      onAbort = () => withdraw(signal.reason)
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+  })
+}
