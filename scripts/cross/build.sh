@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Cross-compiles the napi addon (crates/kithara-storage-node) for another Linux
+# target on an x86_64 Linux host, without rustup targets:
+#
+#   npm run build:cross -- aarch64-unknown-linux-gnu
+#   npm run build:cross -- armv7-unknown-linux-gnueabihf
+#
+# The rustup toolchain here ships only the host std, so std is built from
+# source (-Zbuild-std) by Debian's rustc-web/cargo-web, whose rust-web-src
+# package carries the std sources; RUSTC_BOOTSTRAP=1 unlocks -Z on a stable
+# compiler. Debian's cross gcc links. Artifacts go to target/cross so this
+# never invalidates the host build in target/.
+#
+# cargo is called directly rather than through `napi build`: the addon is a
+# plain cdylib (napi-build's build script only adds link args on macOS/wasm),
+# so the only thing `napi build` would add is copying/renaming the library
+# and regenerating index.js/index.d.ts, which must stay the host build's.
+#
+# Output: npm/<platform>/kithara-storage.<platform>.node (the file the
+# platform package publishes). Env: CROSS_PROFILE=release|dev (default
+# release), CROSS_TARGET_DIR (default target/cross).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+triple=${1:-aarch64-unknown-linux-gnu}
+shift || true
+
+case "$triple" in
+  aarch64-unknown-linux-gnu)
+    platform=linux-arm64-gnu; gcc=aarch64-linux-gnu-gcc
+    apt_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross); elf='ARM aarch64' ;;
+  armv7-unknown-linux-gnueabihf)
+    platform=linux-arm-gnueabihf; gcc=arm-linux-gnueabihf-gcc
+    apt_pkgs=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross); elf='ARM, EABI5' ;;
+  *)
+    echo "build:cross: unsupported target '$triple' (supported: aarch64-unknown-linux-gnu, armv7-unknown-linux-gnueabihf)" >&2
+    echo "build:cross: musl, darwin and windows targets are built by the release workflow (.github/workflows/ci.yml)" >&2
+    exit 2 ;;
+esac
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "build:cross: need root to run: $*" >&2; return 1
+  fi
+}
+
+# Debian packages: the std-from-source toolchain and the cross linker.
+missing=()
+for pkg in rustc-web cargo-web rust-web-src "${apt_pkgs[@]}" file; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "build:cross: installing ${missing[*]}" >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" ||
+    { as_root apt-get update && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; }
+fi
+
+profile=${CROSS_PROFILE:-release}
+target_dir=${CROSS_TARGET_DIR:-$PWD/target/cross}
+env_triple=$(echo "$triple" | tr '[:lower:]-' '[:upper:]_')
+cc_triple=${triple//-/_}
+profile_dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
+
+echo "build:cross: $triple ($profile) with /usr/bin/cargo, -Zbuild-std, linker $gcc, target dir $target_dir"
+env \
+  RUSTC_BOOTSTRAP=1 \
+  RUSTC=/usr/bin/rustc \
+  CARGO_TARGET_DIR="$target_dir" \
+  "CARGO_TARGET_${env_triple}_LINKER=$gcc" \
+  "CC_${cc_triple}=$gcc" \
+  nice -n 10 /usr/bin/cargo build \
+    -Zbuild-std=std,panic_abort \
+    --target "$triple" \
+    --profile "$profile" \
+    -p kithara-storage-node \
+    "$@"
+
+lib="$target_dir/$triple/$profile_dir/libkithara_storage_node.so"
+binary_name=$(node -p "require('./package.json').napi.binaryName")
+out="npm/$platform/$binary_name.$platform.node"
+cp "$lib" "$out"
+description=$(file -b "$out")
+echo "build:cross: wrote $out"
+echo "build:cross: file: $description"
+case "$description" in
+  *"$elf"*) ;;
+  *) echo "build:cross: expected an ELF for '$elf'" >&2; exit 1 ;;
+esac
