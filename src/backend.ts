@@ -55,9 +55,13 @@ function requireBackend(name: 'native' | 'wasm'): NativeBackend {
     // Literal paths so that bundlers can see both files.
     mod = name === 'native' ? require('./backend-native.js') : require('./backend-wasm.js')
   } catch (cause) {
-    throw new StorageError('ERR_STORAGE_UNSUPPORTED', `the ${name} storage backend is not available: ${String(cause)}`, {
-      cause,
-    })
+    throw new StorageError(
+      'ERR_STORAGE_UNSUPPORTED',
+      `the ${name} storage backend is not available: ${String(cause)}`,
+      {
+        cause,
+      },
+    )
   }
   return backendFromModule(mod, file)
 }

@@ -72,8 +72,7 @@ function isNativeError(e: unknown): e is NativeError {
 
 type StackHolder = { stack?: string }
 // V8 and others: Error.captureStackTrace is not in the ES standard, so it is optional.
-const captureStackTrace = (Error as { captureStackTrace?: (target: object, ctor?: unknown) => void })
-  .captureStackTrace
+const captureStackTrace = (Error as { captureStackTrace?: (target: object, ctor?: unknown) => void }).captureStackTrace
 
 /**
  * Rewraps a backend error as a `StorageError` whose stack starts at the

@@ -1,8 +1,8 @@
 /** `CancellationToken`: cancels every resource opened with it (and its children). */
 import { backend } from './backend.js'
 import { toStorageError } from './errors.js'
-import type { NativeToken } from './native.js'
 import { argumentError } from './errors.js'
+import type { NativeToken } from './native.js'
 import { describeReceived, isAbortSignal, validateAbortSignal, validateObject, validateOffset } from './validate.js'
 
 /** A structured-clone-safe handle to a token, for another worker thread. */

@@ -137,7 +137,7 @@ export function validatePath(value: unknown, name: string): asserts value is str
     throw argumentError(
       TypeError,
       'ERR_INVALID_ARG_VALUE',
-      `${name.includes('.') ? `The property '${name}'` : `The argument '${name}'`} must be a string without null bytes. Received '${value.replace(/\u0000/g, '\\x00')}'`,
+      `${name.includes('.') ? `The property '${name}'` : `The argument '${name}'`} must be a string without null bytes. Received '${value.split('\u0000').join('\\x00')}'`,
       validatePath,
     )
   }

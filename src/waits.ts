@@ -3,7 +3,7 @@
  * waits the backend decides later; timeouts and abort signals withdraw them.
  */
 import { whenBackendLoaded } from './backend.js'
-import { captureSite, StorageError, toStorageErrorWithStack } from './errors.js'
+import { StorageError, captureSite, toStorageErrorWithStack } from './errors.js'
 import type { NativeResource, NativeWaitOutcome } from './native.js'
 
 interface PendingWait {
@@ -81,8 +81,12 @@ export function startWait(
           const left = deadline - Date.now()
           if (left > 0) arm(Math.min(left, MAX_TIMER_MS))
           else {
-            const err = new StorageError('ERR_STORAGE_TIMEOUT', `wait for bytes ${start}..${end} timed out after ${timeoutMs} ms`)
-            if (stack?.stack !== undefined) err.stack = `${String(err.stack).split('\n', 1)[0]}\n${stack.stack.split('\n').slice(1).join('\n')}`
+            const err = new StorageError(
+              'ERR_STORAGE_TIMEOUT',
+              `wait for bytes ${start}..${end} timed out after ${timeoutMs} ms`,
+            )
+            if (stack?.stack !== undefined)
+              err.stack = `${String(err.stack).split('\n', 1)[0]}\n${stack.stack.split('\n').slice(1).join('\n')}`
             withdraw(err)
           }
         }, ms)

@@ -1,0 +1,177 @@
+/** waitRange: woken by every event kind, signals, timeouts, thousands pending. */
+import { pbkdf2 } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import { CancellationToken, MemResource, StorageError, type StorageErrorCode } from '@kithara/storage'
+import test from 'ava'
+import { bytes } from '../helpers.js'
+
+const open = () => {
+  const token = new CancellationToken()
+  return { token, r: MemResource.open(token) }
+}
+
+async function rejectsWith(
+  t: import('ava').ExecutionContext,
+  p: Promise<unknown>,
+  code: StorageErrorCode,
+): Promise<StorageError> {
+  const err = await t.throwsAsync(p, { instanceOf: StorageError })
+  t.is(err?.code, code)
+  return err as StorageError
+}
+
+test('woken by write (only when the whole range is written)', async (t) => {
+  const { r } = open()
+  const p = r.waitRange(0, 10)
+  let settled = false
+  void p.then(() => {
+    settled = true
+  })
+  r.writeAt(0, bytes(5))
+  await new Promise((res) => setImmediate(res))
+  t.false(settled)
+  r.writeAt(5, bytes(5))
+  t.is(await p, 'ready')
+})
+
+test('woken by commit: ready (clamped) and eof', async (t) => {
+  const { r } = open()
+  r.writeAt(0, bytes(10))
+  const clamped = r.waitRange(5, 100)
+  const eof = r.waitRange(10, 20)
+  const past = r.waitRange(50, 60)
+  r.commit()
+  t.is(await clamped, 'ready')
+  t.is(await eof, 'eof')
+  t.is(await past, 'eof')
+})
+
+test('woken by fail with ERR_STORAGE_FAILED and the reason', async (t) => {
+  const { r } = open()
+  const p = r.waitRange(0, 1)
+  r.fail('http 500')
+  const err = await rejectsWith(t, p, 'ERR_STORAGE_FAILED')
+  t.is(err.reason, 'http 500')
+})
+
+test('woken by cancel with ERR_STORAGE_CANCELLED', async (t) => {
+  const { r, token } = open()
+  const p = r.waitRange(0, 1)
+  token.cancel()
+  await rejectsWith(t, p, 'ERR_STORAGE_CANCELLED')
+})
+
+test('woken by interrupt with interrupted', async (t) => {
+  const { r } = open()
+  const ps = [r.waitRange(0, 1), r.waitRange(5, 9)]
+  r.interrupt()
+  t.deepEqual(await Promise.all(ps), ['interrupted', 'interrupted'])
+})
+
+test('woken by close with ERR_STORAGE_CLOSED (every pending wait)', async (t) => {
+  const { r } = open()
+  const ps = Array.from({ length: 50 }, (_, i) => r.waitRange(i, i + 1))
+  r.close()
+  for (const p of ps) await rejectsWith(t, p, 'ERR_STORAGE_CLOSED')
+})
+
+test('ERR_STORAGE_INVALID_RANGE for start > end (async and sync)', async (t) => {
+  const { r } = open()
+  await rejectsWith(t, r.waitRange(10, 5), 'ERR_STORAGE_INVALID_RANGE')
+  const err = t.throws(() => r.waitRangeSync(10, 5), { instanceOf: StorageError })
+  t.is(err?.code, 'ERR_STORAGE_INVALID_RANGE')
+})
+
+test('ERR_STORAGE_TIMEOUT after timeoutMs; the resource stays usable', async (t) => {
+  const { r } = open()
+  await rejectsWith(t, r.waitRange(0, 1, { timeoutMs: 20 }), 'ERR_STORAGE_TIMEOUT')
+  const err = t.throws(() => r.waitRangeSync(0, 1, { timeoutMs: 20 }), { instanceOf: StorageError })
+  t.is(err?.code, 'ERR_STORAGE_TIMEOUT')
+  const p = r.waitRange(0, 1, { timeoutMs: 60_000 })
+  r.writeAt(0, bytes(1))
+  t.is(await p, 'ready')
+  t.deepEqual(r.status(), { kind: 'active' })
+})
+
+test('a signal rejects only its own wait, with signal.reason', async (t) => {
+  const { r } = open()
+  const ac = new AbortController()
+  const aborted = r.waitRange(0, 4, { signal: ac.signal })
+  const other = r.waitRange(0, 4)
+  const reason = new Error('user seeked')
+  ac.abort(reason)
+  const err = await t.throwsAsync(aborted)
+  t.is(err, reason)
+  r.writeAt(0, bytes(4))
+  t.is(await other, 'ready')
+  t.deepEqual(r.status(), { kind: 'active' })
+})
+
+test('abort() without a reason rejects with an AbortError', async (t) => {
+  const { r } = open()
+  const ac = new AbortController()
+  const p = r.waitRange(0, 1, { signal: ac.signal })
+  ac.abort()
+  const err = await t.throwsAsync(p)
+  t.is(err?.name, 'AbortError')
+})
+
+test('an already-aborted signal rejects at once, even for a ready range', async (t) => {
+  const { r } = open()
+  r.writeAt(0, bytes(1))
+  const reason = new Error('already')
+  const err = await t.throwsAsync(r.waitRange(0, 1, { signal: AbortSignal.abort(reason) }))
+  t.is(err, reason)
+})
+
+test('a signal that never fires does not disturb the wait', async (t) => {
+  const { r } = open()
+  const ac = new AbortController()
+  const p = r.waitRange(0, 2, { signal: ac.signal, timeoutMs: 60_000 })
+  r.writeAt(0, bytes(2))
+  t.is(await p, 'ready')
+  ac.abort()
+})
+
+test('rejections carry a stack through the caller', async (t) => {
+  const { r } = open()
+  const p = r.waitRange(0, 1)
+  r.fail('x')
+  const err = await rejectsWith(t, p, 'ERR_STORAGE_FAILED')
+  t.regex(String(err.stack), /waits\.test/)
+})
+
+test('10k pending waits leave fs and crypto on the threadpool working', async (t) => {
+  const { r } = open()
+  const n = 10_000
+  const waits = Array.from({ length: n }, (_, i) => r.waitRange(i, i + 1))
+  const [file, key] = await Promise.all([
+    readFile(__filename),
+    promisify(pbkdf2)('secret', 'salt', 1000, 32, 'sha256'),
+    ...Array.from({ length: 8 }, () => readFile(__filename)),
+  ])
+  t.true(file.length > 0)
+  t.is(key.length, 32)
+  r.writeAt(0, new Uint8Array(n))
+  const outcomes = await Promise.all(waits)
+  t.is(outcomes.length, n)
+  t.true(outcomes.every((o) => o === 'ready'))
+})
+
+test('10k waits with signals and timeouts settle and clean up', async (t) => {
+  const { r } = open()
+  const ac = new AbortController()
+  const waits = Array.from({ length: 10_000 }, (_, i) =>
+    r.waitRange(i, i + 1, { signal: ac.signal, timeoutMs: 60_000 }).then(
+      () => 'ok',
+      (e: unknown) => (e === ac.signal.reason ? 'aborted' : 'other'),
+    ),
+  )
+  ac.abort()
+  const results = await Promise.all(waits)
+  t.true(results.every((x) => x === 'aborted'))
+  // The core no longer holds them: a write decides nothing and nothing leaks into later waits.
+  r.writeAt(0, bytes(2))
+  t.is(await r.waitRange(0, 2), 'ready')
+})

@@ -1,0 +1,169 @@
+/**
+ * worker_threads: a resource reaches a worker through share()/fromShared(),
+ * and a worker blocked in waitRangeSync wakes on main-thread events.
+ */
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import {
+  CancellationToken,
+  MemResource,
+  MmapResource,
+  type ResourceBase,
+  type SharedHandle,
+  type SharedTokenHandle,
+} from '@kithara/storage'
+import test from 'ava'
+import { bytes, sleep, tempDir } from './helpers.js'
+
+const entry = require.resolve('@kithara/storage')
+
+/** The worker: waits (blocking) for a range, then reports what happened. */
+const workerSource = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { Resource, CancellationToken } = require(workerData.entry)
+const r = Resource.fromShared(workerData.handle)
+if (workerData.token) CancellationToken.fromShared(workerData.token)
+parentPort.postMessage({ type: 'ready' })
+try {
+  const outcome = r.waitRangeSync(workerData.start, workerData.end, workerData.opts)
+  const buf = new Uint8Array(workerData.end - workerData.start)
+  const n = outcome === 'ready' ? r.readAt(workerData.start, buf) : 0
+  parentPort.postMessage({ type: 'done', outcome, n, data: Array.from(buf.subarray(0, n)) })
+} catch (e) {
+  parentPort.postMessage({ type: 'error', code: e.code, name: e.name, message: e.message })
+}
+`
+
+interface Result {
+  type: 'done' | 'error'
+  outcome?: string
+  n?: number
+  data?: number[]
+  code?: string
+  name?: string
+}
+
+/** Starts a worker blocked on `[start, end)` of `handle`; `act` runs once it is ready. */
+async function blockedWorker(
+  handle: SharedHandle,
+  start: number,
+  end: number,
+  act: () => void,
+  extra: { token?: SharedTokenHandle; opts?: { timeoutMs?: number } } = {},
+): Promise<Result> {
+  const w = new Worker(workerSource, { eval: true, workerData: { entry, handle, start, end, ...extra } })
+  try {
+    const results: Result[] = []
+    const done = new Promise<Result>((resolve, reject) => {
+      w.on('message', (m: Result | { type: 'ready' }) => {
+        if (m.type === 'ready') {
+          // Give the worker a moment to enter waitRangeSync; correctness does not depend on it.
+          void sleep(50).then(act)
+        } else {
+          results.push(m)
+          resolve(m)
+        }
+      })
+      w.on('error', reject)
+    })
+    return await done
+  } finally {
+    await w.terminate()
+  }
+}
+
+const kinds: Array<[string, (t: import('ava').ExecutionContext, token: CancellationToken) => ResourceBase]> = [
+  ['mem', (_t, token) => MemResource.open(token)],
+  ['mmap', (t, token) => MmapResource.open(token, { path: join(tempDir(t), 'shared.bin') })],
+]
+
+for (const [kind, open] of kinds) {
+  test(`${kind}: worker wakes on main-thread write and reads the data`, async (t) => {
+    const r = open(t, new CancellationToken())
+    const res = await blockedWorker(r.share(), 0, 8, () => {
+      r.writeAt(0, bytes(4))
+      r.writeAt(4, bytes(4, 4))
+    })
+    t.is(res.type, 'done')
+    t.is(res.outcome, 'ready')
+    t.deepEqual(res.data, Array.from(bytes(8)))
+    r.close()
+  })
+
+  test(`${kind}: worker wakes on commit (eof)`, async (t) => {
+    const r = open(t, new CancellationToken())
+    r.writeAt(0, bytes(4))
+    const res = await blockedWorker(r.share(), 4, 8, () => r.commit())
+    t.is(res.outcome, 'eof')
+    r.close()
+  })
+
+  test(`${kind}: worker wakes on fail`, async (t) => {
+    const r = open(t, new CancellationToken())
+    const res = await blockedWorker(r.share(), 0, 8, () => r.fail('boom'))
+    t.is(res.type, 'error')
+    t.is(res.code, 'ERR_STORAGE_FAILED')
+    t.is(res.name, 'StorageError')
+    r.close()
+  })
+
+  test(`${kind}: worker wakes on cancel`, async (t) => {
+    const token = new CancellationToken()
+    const r = open(t, token)
+    const res = await blockedWorker(r.share(), 0, 8, () => token.cancel())
+    t.is(res.code, 'ERR_STORAGE_CANCELLED')
+    r.close()
+  })
+
+  test(`${kind}: worker wakes on interrupt`, async (t) => {
+    const r = open(t, new CancellationToken())
+    const res = await blockedWorker(r.share(), 0, 8, () => r.interrupt())
+    // The interrupt may land before the worker registered its wait; then it ends by timeout.
+    t.true(res.outcome === 'interrupted' || res.code === 'ERR_STORAGE_TIMEOUT')
+    r.close()
+  })
+
+  test(`${kind}: worker wakes on close`, async (t) => {
+    const r = open(t, new CancellationToken())
+    const res = await blockedWorker(r.share(), 0, 8, () => r.close())
+    t.is(res.code, 'ERR_STORAGE_CLOSED')
+  })
+}
+
+test('worker wait times out', async (t) => {
+  const r = MemResource.open(new CancellationToken())
+  const res = await blockedWorker(r.share(), 0, 8, () => {}, { opts: { timeoutMs: 30 } })
+  t.is(res.code, 'ERR_STORAGE_TIMEOUT')
+})
+
+test('a shared token cancelled in a worker cancels here', async (t) => {
+  const token = new CancellationToken()
+  const w = new Worker(
+    `const { workerData } = require('node:worker_threads')
+     const { CancellationToken } = require(workerData.entry)
+     CancellationToken.fromShared(workerData.token).cancel()`,
+    { eval: true, workerData: { entry, token: token.share() } },
+  )
+  await once(w, 'exit')
+  t.true(token.isCancelled)
+})
+
+test('fromShared of a dropped resource is a clear StorageError', async (t) => {
+  let handle: SharedHandle | undefined
+  {
+    const r = MemResource.open(new CancellationToken())
+    handle = r.share()
+    r.close()
+  }
+  const w = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads')
+     const { Resource } = require(workerData.entry)
+     try { Resource.fromShared(workerData.handle).readAll(); parentPort.postMessage('no error') }
+     catch (e) { parentPort.postMessage(e.name + ' ' + e.code) }`,
+    { eval: true, workerData: { entry, handle } },
+  )
+  const [msg] = await once(w, 'message')
+  t.regex(String(msg), /^StorageError ERR_STORAGE_/)
+  await w.terminate()
+})
