@@ -20,6 +20,13 @@ export {
 } from './index.js'
 export type {
   ByteRange,
+  CommitEvent,
+  ReadStreamOptions,
+  ResourceEventListener,
+  ResourceEventMap,
+  ResourceEventName,
+  WriteEvent,
+  WriteStreamOptions,
   MemOptions,
   MmapOptions,
   ResourceKind,

@@ -29,4 +29,6 @@ export type {
   WaitRangeSyncOptions,
 } from './resource.js'
 export { CancellationToken } from './token.js'
+export type { CommitEvent, ResourceEventListener, ResourceEventMap, ResourceEventName, WriteEvent } from './events.js'
+export type { ReadStreamOptions, WriteStreamOptions } from './streams.js'
 export type { SharedTokenHandle, TokenLike } from './token.js'

@@ -1,10 +1,18 @@
+import type { Readable, Writable } from 'node:stream'
 /**
  * The resource classes of the public API. They validate arguments, convert
  * types and delegate to a backend `NativeResource`; they hold no storage logic.
  */
 import { backend } from './backend.js'
 import { argumentError, toStorageError } from './errors.js'
+import {
+  type ResourceEventListener,
+  type ResourceEventName,
+  addResourceListener,
+  removeResourceListener,
+} from './events.js'
 import type { NativeOpenMode, NativeResource, NativeWaitOutcome } from './native.js'
+import { type ReadStreamOptions, type WriteStreamOptions, createReadStream, createWriteStream } from './streams.js'
 import { type TokenLike, nativeTokenOf } from './token.js'
 import {
   describeReceived,
@@ -283,6 +291,34 @@ export abstract class ResourceBase {
   /** Same as `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close()
+  }
+
+  /** A `Readable` of `[start, end)` that waits for each chunk (see streams.ts). */
+  createReadStream(options?: ReadStreamOptions): Readable {
+    return createReadStream(this, options)
+  }
+
+  /** A `Writable` that writes sequentially from `start` and commits on finish (see streams.ts). */
+  createWriteStream(options?: WriteStreamOptions): Writable {
+    return createWriteStream(this, options)
+  }
+
+  /** Progress events: `'write'` ({ start, end }) and `'commit'` ({ finalLen }), on this thread's loop (see events.ts). */
+  on<E extends ResourceEventName>(event: E, listener: ResourceEventListener<E>): this {
+    addResourceListener(this.native, event, listener, false, this.on)
+    return this
+  }
+
+  /** Like `on`, for one event. */
+  once<E extends ResourceEventName>(event: E, listener: ResourceEventListener<E>): this {
+    addResourceListener(this.native, event, listener, true, this.once)
+    return this
+  }
+
+  /** Removes a listener added with `on` or `once`. */
+  off<E extends ResourceEventName>(event: E, listener: ResourceEventListener<E>): this {
+    removeResourceListener(this.native, event, listener, this.off)
+    return this
   }
 }
 

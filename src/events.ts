@@ -1,0 +1,203 @@
+/**
+ * Progress events of a resource: the core's `AvailabilityObserver` as
+ * `resource.on('write', ({ start, end }) => …)` and `on('commit', …)`.
+ *
+ * The backend calls one observer per resource on the owning thread's event
+ * loop. Here the events of one loop turn are queued and delivered together
+ * on the next (`setImmediate`), and a write that touches or overlaps a
+ * queued write is merged into it, so a download of many small writes costs
+ * a handful of listener calls per turn. The order of writes and the commit
+ * is kept: the commit comes after every write queued before it.
+ */
+import { toStorageError } from './errors.js'
+import type { NativeResource } from './native.js'
+
+/** A half-open byte range `[start, end)` that became readable. */
+export interface WriteEvent {
+  start: number
+  end: number
+}
+
+/** The resource was committed with `finalLen` bytes. */
+export interface CommitEvent {
+  finalLen: number
+}
+
+/** The events a resource emits and what their listeners receive. */
+export interface ResourceEventMap {
+  write: WriteEvent
+  commit: CommitEvent
+}
+
+/** `'write' | 'commit'`. */
+export type ResourceEventName = keyof ResourceEventMap
+
+/** A listener of `event`. */
+export type ResourceEventListener<E extends ResourceEventName> = (event: ResourceEventMap[E]) => void
+
+type AnyListener = (event: WriteEvent | CommitEvent) => void
+
+interface Registration {
+  listener: AnyListener
+  once: boolean
+}
+
+type Queued = { kind: 'write'; range: WriteEvent } | { kind: 'commit'; event: CommitEvent }
+
+/** How far back a new write looks for a queued write to merge with. */
+const MERGE_WINDOW = 16
+
+const schedule: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0)
+
+/** The listeners and pending events of one backend resource. */
+class ProgressHub {
+  private readonly listeners: Record<ResourceEventName, Registration[]> = { write: [], commit: [] }
+  private queue: Queued[] = []
+  private scheduled = false
+  private observing = false
+
+  constructor(private readonly native: NativeResource) {}
+
+  add(event: ResourceEventName, listener: AnyListener, once: boolean, site: unknown): void {
+    if (!this.observing) {
+      try {
+        this.native.setObserver((kind, a, b) => this.receive(kind, a, b))
+      } catch (e) {
+        throw toStorageError(e, site)
+      }
+      this.observing = true
+    }
+    this.listeners[event].push({ listener, once })
+  }
+
+  remove(event: ResourceEventName, listener: AnyListener): void {
+    const list = this.listeners[event]
+    const i = list.findIndex((r) => r.listener === listener)
+    if (i >= 0) list.splice(i, 1)
+    this.stopIfUnused()
+  }
+
+  private removeRegistration(event: ResourceEventName, reg: Registration): void {
+    const list = this.listeners[event]
+    const i = list.indexOf(reg)
+    if (i >= 0) list.splice(i, 1)
+    this.stopIfUnused()
+  }
+
+  count(event: ResourceEventName): number {
+    return this.listeners[event].length
+  }
+
+  private stopIfUnused(): void {
+    if (!this.observing || this.listeners.write.length > 0 || this.listeners.commit.length > 0) return
+    this.observing = false
+    this.queue = []
+    try {
+      this.native.setObserver(null)
+    } catch {
+      // A closed resource has no observer left to remove.
+    }
+  }
+
+  private receive(kind: 'write' | 'commit', a: number, b: number): void {
+    if (kind === 'write') this.queueWrite(a, b)
+    else this.queue.push({ kind: 'commit', event: { finalLen: a } })
+    if (!this.scheduled) {
+      this.scheduled = true
+      schedule(() => this.deliver())
+    }
+  }
+
+  private queueWrite(start: number, end: number): void {
+    const q = this.queue
+    // Merge only back to the last commit, so no write moves across it.
+    for (let i = q.length - 1; i >= 0 && i >= q.length - MERGE_WINDOW; i--) {
+      const item = q[i]
+      if (item.kind === 'commit') break
+      const r = item.range
+      if (start <= r.end && r.start <= end) {
+        r.start = Math.min(r.start, start)
+        r.end = Math.max(r.end, end)
+        return
+      }
+    }
+    q.push({ kind: 'write', range: { start, end } })
+  }
+
+  private deliver(): void {
+    this.scheduled = false
+    const batch = this.queue
+    this.queue = []
+    for (const item of batch) {
+      if (item.kind === 'write') this.emit('write', item.range)
+      else this.emit('commit', item.event)
+    }
+  }
+
+  private emit(event: ResourceEventName, payload: WriteEvent | CommitEvent): void {
+    const list = this.listeners[event]
+    if (list.length === 0) return
+    // A copy: listeners may add or remove listeners while being called.
+    for (const reg of list.slice()) {
+      if (reg.once) this.removeRegistration(event, reg)
+      // Each listener gets its own object, so one cannot change what the next sees.
+      reg.listener({ ...payload })
+    }
+  }
+}
+
+const hubs = new WeakMap<NativeResource, ProgressHub>()
+
+function hubOf(native: NativeResource): ProgressHub {
+  let hub = hubs.get(native)
+  if (!hub) {
+    hub = new ProgressHub(native)
+    hubs.set(native, hub)
+  }
+  return hub
+}
+
+/** Validates an event name and listener (Node's codes). */
+function validateListener(event: unknown, listener: unknown, site: unknown): asserts event is ResourceEventName {
+  if (event !== 'write' && event !== 'commit') {
+    const err = new TypeError(`The argument 'event' must be one of: 'write', 'commit'. Received ${String(event)}`)
+    Object.defineProperty(err, 'code', { value: 'ERR_INVALID_ARG_VALUE', enumerable: true })
+    captureAt(err, site)
+    throw err
+  }
+  if (typeof listener !== 'function') {
+    const err = new TypeError(`The "listener" argument must be of type function. Received type ${typeof listener}`)
+    Object.defineProperty(err, 'code', { value: 'ERR_INVALID_ARG_TYPE', enumerable: true })
+    captureAt(err, site)
+    throw err
+  }
+}
+
+function captureAt(err: Error, site: unknown): void {
+  const capture = (Error as { captureStackTrace?: (t: object, c?: unknown) => void }).captureStackTrace
+  if (capture && typeof site === 'function') capture(err, site)
+}
+
+/** Adds a listener of `event` on `native` (the observer is installed with the first one). */
+export function addResourceListener(
+  native: NativeResource,
+  event: unknown,
+  listener: unknown,
+  once: boolean,
+  site: unknown,
+): void {
+  validateListener(event, listener, site)
+  hubOf(native).add(event, listener as AnyListener, once, site)
+}
+
+/** Removes a listener of `event` (the observer is removed with the last one). */
+export function removeResourceListener(native: NativeResource, event: unknown, listener: unknown, site: unknown): void {
+  validateListener(event, listener, site)
+  hubs.get(native)?.remove(event, listener as AnyListener)
+}
+
+/** How many listeners of `event` `native` has. */
+export function resourceListenerCount(native: NativeResource, event: ResourceEventName): number {
+  return hubs.get(native)?.count(event) ?? 0
+}

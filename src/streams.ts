@@ -1,0 +1,284 @@
+/**
+ * Node streams over a resource: a `Readable` that waits for each range as it
+ * goes, and a `Writable` that writes sequentially and commits when it
+ * finishes. Both are built on the public resource methods (`waitRange`,
+ * `readAt`, `writeAt`, `commit`, `fail`), so they work on every backend.
+ *
+ * `node:stream` is loaded on first use, not at import, so that the facade
+ * still loads where there is no `node:stream` (a browser bundle); there the
+ * stream methods throw `ERR_STORAGE_UNSUPPORTED`.
+ */
+import type { Readable, ReadableOptions, Writable, WritableOptions } from 'node:stream'
+import { StorageError, argumentError } from './errors.js'
+import type { ResourceBase } from './resource.js'
+import { validateAbortSignal, validateBoolean, validateObject, validateOffset } from './validate.js'
+
+/** Options of `createReadStream`. */
+export interface ReadStreamOptions {
+  /** First byte to read; default 0. */
+  start?: number
+  /**
+   * End of the range, exclusive (unlike `fs.createReadStream`); default: read
+   * until the resource is committed and its final length is reached.
+   */
+  end?: number
+  /** Bytes per chunk (each chunk is one wait and one read); default 64 KiB. */
+  highWaterMark?: number
+  /** Aborting it destroys the stream with `signal.reason`; the resource is left as it was. */
+  signal?: AbortSignal
+}
+
+/** Options of `createWriteStream`. */
+export interface WriteStreamOptions {
+  /** Offset of the first byte written; default 0. */
+  start?: number
+  /**
+   * Commit the resource when the stream finishes (`commit()`: the final
+   * length is the end of the highest written byte); default true. Pass false
+   * when several streams fill parts of one resource.
+   */
+  commit?: boolean
+  /** Aborting it destroys the stream (and so fails the resource). */
+  signal?: AbortSignal
+  /** Bytes buffered before `write()` returns false; default 64 KiB. */
+  highWaterMark?: number
+}
+
+/** The default chunk size of read streams and buffer size of write streams. */
+const DEFAULT_CHUNK = 64 * 1024
+
+type StreamModule = typeof import('node:stream')
+let streamModule: StreamModule | undefined
+
+function loadStreamModule(site: unknown): StreamModule {
+  if (streamModule) return streamModule
+  try {
+    // Lazy and synchronous (the facade is CommonJS): importing the package
+    // must not need node:stream.
+    streamModule = require('node:stream') as StreamModule
+  } catch (cause) {
+    const err = new StorageError('ERR_STORAGE_UNSUPPORTED', 'resource streams need node:stream', { cause })
+    const capture = (Error as { captureStackTrace?: (t: object, c?: unknown) => void }).captureStackTrace
+    if (capture && typeof site === 'function') capture(err, site)
+    throw err
+  }
+  return streamModule
+}
+
+function validateChunkSize(value: unknown, name: string): asserts value is number {
+  validateOffset(value, name)
+  if (value === 0) {
+    throw argumentError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `The value of "${name}" is out of range. It must be >= 1. Received 0`,
+      validateChunkSize,
+    )
+  }
+}
+
+/** Validated, defaulted read-stream options. */
+interface ReadPlan {
+  start: number
+  /** `Number.MAX_SAFE_INTEGER` when unbounded (the committed end stops it). */
+  end: number
+  chunk: number
+  signal: AbortSignal | undefined
+}
+
+function readPlan(options: unknown): ReadPlan {
+  validateObject(options, 'options')
+  const o = options as ReadStreamOptions
+  const start = o.start ?? 0
+  validateOffset(start, 'options.start')
+  let end = Number.MAX_SAFE_INTEGER
+  if (o.end !== undefined && o.end !== null) {
+    validateOffset(o.end, 'options.end')
+    if (o.end < start) {
+      throw argumentError(
+        RangeError,
+        'ERR_OUT_OF_RANGE',
+        `The value of "options.end" is out of range. It must be >= ${start} (options.start). Received ${o.end}`,
+        readPlan,
+      )
+    }
+    end = o.end
+  }
+  const chunk = o.highWaterMark ?? DEFAULT_CHUNK
+  validateChunkSize(chunk, 'options.highWaterMark')
+  if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal')
+  return { start, end, chunk, signal: o.signal }
+}
+
+/**
+ * A `Readable` of `resource` bytes `[start, end)`: each `_read` waits
+ * (`waitRange`, never blocking the loop) for the next chunk and pushes it, so
+ * nothing is read before the consumer asks (backpressure). Ends at `end` or
+ * at the committed end; errors with the resource's `StorageError` when it is
+ * failed, cancelled or closed, and with `signal.reason` when `signal` aborts.
+ * An `interrupt()` of the resource makes the stream wait again.
+ */
+export function createReadStream(resource: ResourceBase, options: ReadStreamOptions = {}): Readable {
+  const plan = readPlan(options)
+  const { Readable } = loadStreamModule(createReadStream)
+
+  /** Withdraws the pending wait when the stream is destroyed. */
+  const stop = new AbortController()
+  let pos = plan.start
+  const userSignal = plan.signal
+  let onAbort: (() => void) | undefined
+
+  const readableOptions: ReadableOptions = {
+    highWaterMark: plan.chunk,
+    read(this: Readable) {
+      void readChunk(this)
+    },
+    destroy(this: Readable, err: Error | null, cb: (error?: Error | null) => void) {
+      stop.abort()
+      if (onAbort && userSignal) userSignal.removeEventListener('abort', onAbort)
+      cb(err)
+    },
+  }
+  const stream = new Readable(readableOptions)
+
+  async function readChunk(s: Readable): Promise<void> {
+    try {
+      if (pos >= plan.end) {
+        s.push(null)
+        return
+      }
+      const chunkEnd = Math.min(pos + plan.chunk, plan.end)
+      let outcome = await resource.waitRange(pos, chunkEnd, { signal: stop.signal })
+      // interrupt() is for waiters that want to re-decide (a seek); a stream
+      // simply keeps waiting for the same bytes.
+      while (outcome === 'interrupted' && !s.destroyed) {
+        outcome = await resource.waitRange(pos, chunkEnd, { signal: stop.signal })
+      }
+      if (s.destroyed) return
+      if (outcome === 'eof') {
+        s.push(null)
+        return
+      }
+      const buf = Buffer.allocUnsafe(chunkEnd - pos)
+      const n = resource.readAt(pos, buf)
+      if (n === 0) {
+        // A committed resource shorter than the chunk: its end.
+        s.push(null)
+        return
+      }
+      pos += n
+      s.push(n === buf.length ? buf : buf.subarray(0, n))
+    } catch (e) {
+      // After destroy the wait is withdrawn on purpose; nothing to report.
+      if (!s.destroyed) s.destroy(e as Error)
+    }
+  }
+
+  if (userSignal) {
+    if (userSignal.aborted) {
+      process.nextTick(() => stream.destroy(userSignal.reason))
+    } else {
+      onAbort = () => stream.destroy(userSignal.reason)
+      userSignal.addEventListener('abort', onAbort, { once: true })
+    }
+  }
+  return stream
+}
+
+/** Validated, defaulted write-stream options. */
+interface WritePlan {
+  start: number
+  commit: boolean
+  signal: AbortSignal | undefined
+  highWaterMark: number
+}
+
+function writePlan(options: unknown): WritePlan {
+  validateObject(options, 'options')
+  const o = options as WriteStreamOptions
+  const start = o.start ?? 0
+  validateOffset(start, 'options.start')
+  const commit = o.commit ?? true
+  validateBoolean(commit, 'options.commit')
+  if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal')
+  const highWaterMark = o.highWaterMark ?? DEFAULT_CHUNK
+  validateChunkSize(highWaterMark, 'options.highWaterMark')
+  return { start, commit, signal: o.signal, highWaterMark }
+}
+
+/** Why a destroyed write stream failed its resource: the error's message. */
+function failureReason(err: unknown): string {
+  if (err instanceof Error && err.message) return `write stream destroyed: ${err.message}`
+  return `write stream destroyed: ${String(err)}`
+}
+
+/**
+ * A `Writable` that writes its chunks to `resource` one after another from
+ * `start` (each write wakes the readers it satisfies) and commits when it
+ * finishes. Destroyed with an error before finishing (for example by
+ * `stream.pipeline` when the source fails), it fails the resource with that
+ * error's message, so readers stop waiting; an error the resource itself
+ * raised (closed, committed, read-only) is passed on without failing it.
+ */
+export function createWriteStream(resource: ResourceBase, options: WriteStreamOptions = {}): Writable {
+  const plan = writePlan(options)
+  const { Writable } = loadStreamModule(createWriteStream)
+  let pos = plan.start
+  /** Set when the error came from the resource, which must not be failed for it. */
+  let resourceError: unknown
+
+  const writeOne = (chunk: Uint8Array): void => {
+    try {
+      resource.writeAt(pos, chunk)
+    } catch (e) {
+      resourceError = e
+      throw e
+    }
+    pos += chunk.byteLength
+  }
+
+  const writableOptions: WritableOptions = {
+    highWaterMark: plan.highWaterMark,
+    signal: plan.signal,
+    write(chunk: Uint8Array, _encoding, cb) {
+      try {
+        writeOne(chunk)
+        cb()
+      } catch (e) {
+        cb(e as Error)
+      }
+    },
+    writev(chunks, cb) {
+      try {
+        for (const { chunk } of chunks) writeOne(chunk as Uint8Array)
+        cb()
+      } catch (e) {
+        cb(e as Error)
+      }
+    },
+    final(cb) {
+      if (!plan.commit) {
+        cb()
+        return
+      }
+      try {
+        resource.commit()
+        cb()
+      } catch (e) {
+        resourceError = e
+        cb(e as Error)
+      }
+    },
+    destroy(this: Writable, err, cb) {
+      if (err && err !== resourceError && !this.writableFinished) {
+        try {
+          resource.fail(failureReason(err))
+        } catch {
+          // Already closed or failed: nothing left to tell the readers.
+        }
+      }
+      cb(err)
+    },
+  }
+  return new Writable(writableOptions)
+}
