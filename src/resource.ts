@@ -1,4 +1,3 @@
-import type { Readable, Writable } from 'node:stream'
 /**
  * The resource classes of the public API. They validate arguments, convert
  * types and delegate to a backend `NativeResource`; they hold no storage logic.
@@ -294,12 +293,12 @@ export abstract class ResourceBase {
   }
 
   /** A `Readable` of `[start, end)` that waits for each chunk (see streams.ts). */
-  createReadStream(options?: ReadStreamOptions): Readable {
+  createReadStream(options?: ReadStreamOptions): ReturnType<typeof createReadStream> {
     return createReadStream(this, options)
   }
 
   /** A `Writable` that writes sequentially from `start` and commits on finish (see streams.ts). */
-  createWriteStream(options?: WriteStreamOptions): Writable {
+  createWriteStream(options?: WriteStreamOptions): ReturnType<typeof createWriteStream> {
     return createWriteStream(this, options)
   }
 
