@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// `npm run pack:local`: installable tarballs of the main package and of this
+// machine's platform package, in artifacts/.
+//
+//   1. builds the addon and the facade (`npm run build`; the wasm backend too
+//      when the package declares `build:wasm`), unless --skip-build;
+//   2. copies the host's kithara-storage.<platform>.node into npm/<platform>/;
+//   3. `npm pack`s the root and npm/<platform> into artifacts/ and checks the
+//      main tarball: the facade, typings, loader and README are in it, and no
+//      Rust sources, Cargo files, target/ output or .node binaries are.
+//
+// Prints one JSON line `{"main": ..., "platform": ..., "platformPackage": ...}`
+// last, for scripts (scripts/test-install.mjs reads it).
+import { execFileSync } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const args = new Set(process.argv.slice(2))
+const skipBuild = args.has('--skip-build')
+const skipWasm = args.has('--no-wasm')
+const artifacts = join(root, 'artifacts')
+
+function log(message) {
+  console.error(`pack:local: ${message}`)
+}
+
+function npm(npmArgs, cwd = root) {
+  return execFileSync('npm', npmArgs, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+}
+
+/** napi-rs's name for the running platform: linux-x64-gnu, darwin-arm64, win32-x64-msvc, ... */
+export function hostPlatformArchAbi() {
+  const { platform, arch } = process
+  if (platform === 'linux') {
+    // glibcVersionRuntime is only reported by a glibc-linked Node.
+    const glibc = Boolean(process.report?.getReport()?.header?.glibcVersionRuntime)
+    const abi = arch === 'arm' ? (glibc ? 'gnueabihf' : 'musleabihf') : glibc ? 'gnu' : 'musl'
+    return `linux-${arch}-${abi}`
+  }
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+const binaryName = pkg.napi.binaryName
+const platform = hostPlatformArchAbi()
+const platformDir = join(root, 'npm', platform)
+const nodeFile = `${binaryName}.${platform}.node`
+if (!existsSync(join(platformDir, 'package.json'))) {
+  throw new Error(`npm/${platform}/package.json is missing: this platform is not in napi.targets`)
+}
+
+if (!skipBuild) {
+  log('building the addon and the facade (npm run build)')
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  if (pkg.scripts?.['build:wasm'] && !skipWasm) {
+    log('building the WebAssembly backend (npm run build:wasm)')
+    execFileSync('npm', ['run', 'build:wasm'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  }
+}
+
+const builtNode = join(root, nodeFile)
+if (!existsSync(builtNode)) throw new Error(`${nodeFile} is missing: run npm run build first`)
+copyFileSync(builtNode, join(platformDir, nodeFile))
+log(`copied ${nodeFile} into npm/${platform}/`)
+
+rmSync(artifacts, { recursive: true, force: true })
+mkdirSync(artifacts, { recursive: true })
+
+/** Packs `dir` into artifacts/ without lifecycle scripts (the build already ran). */
+function pack(dir) {
+  const [result] = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', artifacts], dir))
+  return { file: join(artifacts, result.filename), files: result.files.map((f) => f.path), size: result.size }
+}
+
+const main = pack(root)
+const plat = pack(platformDir)
+
+// The main tarball: what must be there, what must never be.
+const problems = []
+const mustHave = ['package.json', 'README.md', 'index.js', 'index.d.ts']
+for (const entry of [pkg.main, pkg.types, pkg.module]) {
+  if (typeof entry === 'string') mustHave.push(entry.replace(/^\.\//, ''))
+}
+;(function collectExportTargets(node) {
+  if (typeof node === 'string') {
+    if (node.startsWith('./') && !node.includes('*')) mustHave.push(node.slice(2))
+  } else if (node && typeof node === 'object') {
+    for (const value of Object.values(node)) collectExportTargets(value)
+  }
+})(pkg.exports)
+for (const f of new Set(mustHave)) {
+  if (!main.files.includes(f)) problems.push(`missing ${f}`)
+}
+const forbidden = [
+  [/\.rs$/, 'Rust source'],
+  [/(^|\/)Cargo\.(toml|lock)$/, 'Cargo file'],
+  [/^(target|crates|src|__test__|bench|npm|artifacts|scripts)\//, 'repository-only directory'],
+  [/\.node$/, 'native binary (belongs in the platform package)'],
+  [/\.tsbuildinfo$/, 'TypeScript build info'],
+]
+for (const f of main.files) {
+  for (const [pattern, what] of forbidden) {
+    if (pattern.test(f)) problems.push(`${f}: ${what}`)
+  }
+}
+if (!plat.files.includes(nodeFile)) problems.push(`platform tarball lacks ${nodeFile}`)
+if (problems.length > 0) {
+  for (const p of problems) log(`bad tarball: ${p}`)
+  process.exit(1)
+}
+
+log(`${main.file.slice(root.length + 1)}: ${main.files.length} files, ${main.size} bytes`)
+log(`${plat.file.slice(root.length + 1)}: ${plat.files.join(', ')}, ${plat.size} bytes`)
+console.log(JSON.stringify({ main: main.file, platform: plat.file, platformPackage: `${pkg.name}-${platform}` }))
