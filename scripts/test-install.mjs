@@ -48,6 +48,8 @@ if (argv.has('--no-pack')) {
   const platform = files.find((f) => f !== main)
   if (!main || !platform) throw new Error('artifacts/ lacks the tarballs: run npm run pack:local')
   tarballs = { main: join(root, 'artifacts', main), platform: join(root, 'artifacts', platform) }
+  const manifest = execFileSync('tar', ['-xOzf', tarballs.platform, 'package/package.json'], { encoding: 'utf8' })
+  tarballs.platformPackage = JSON.parse(manifest).name
 } else {
   const out = execFileSync(
     process.execPath,
