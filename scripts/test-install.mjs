@@ -247,5 +247,5 @@ check('the same install with no registry reachable', () => {
 
 if (keep) console.log(`sandbox kept at ${sandbox}`)
 else rmSync(sandbox, { recursive: true, force: true })
-console.log(`${passed} passed, ${failed} failed`)
+console.log(`test-install: ${passed} passed, ${failed} failed`)
 process.exit(failed === 0 ? 0 : 1)
