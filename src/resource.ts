@@ -282,6 +282,11 @@ export abstract class ResourceBase {
     return { __kithara: 'resource', id, kind: this.native.kind }
   }
 
+  /** Makes the written bytes durable (msync); with `persistRanges`, also records the written ranges. */
+  flush(): void {
+    this.call(this.flush, () => this.native.flush())
+  }
+
   /** Releases the mapping and the file now; pending waits reject with `ERR_STORAGE_CLOSED`. Idempotent. */
   close(): void {
     this.call(this.close, () => this.native.close())
