@@ -359,7 +359,7 @@ function openMmapNative(token: unknown, opts: unknown, flavor: Flavor, site: unk
 
 function openMemNative(token: unknown, opts: unknown, site: unknown): NativeResource {
   const nativeToken = nativeTokenOf(token, 'token')
-  const o: unknown = opts ?? {}
+  const o: unknown = opts === undefined ? {} : opts
   validateMemOptions(o)
   try {
     return backend().openMem(nativeToken, o.initialData ?? null, o.capacity ?? 0, 'plain')

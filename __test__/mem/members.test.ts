@@ -40,7 +40,7 @@ test('Resource.open without path gives a MemResource; an AbortSignal works as a 
   const ac = new AbortController()
   const r = Resource.open(ac.signal, {})
   t.true(r instanceof MemResource)
-  const r2 = Resource.open(ac.signal)
+  const r2 = Resource.open(ac.signal, undefined)
   t.true(r2 instanceof MemResource)
   ac.abort()
   const err = t.throws(() => r.writeAt(0, bytes(1)))
