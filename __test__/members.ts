@@ -21,7 +21,6 @@ export interface Factory {
   emptyCommitBroken?: boolean
 }
 
-
 function codeOf(e: unknown): string | undefined {
   return (e as { code?: string } | undefined)?.code
 }
@@ -84,7 +83,6 @@ export function memberTests(test: TestFn, f: Factory): void {
     t.deepEqual(new Uint8Array(r.readAll()), bytes(15))
     r.close()
   })
-
   ;(f.emptyCommitBroken ? test.failing : test)(`${f.name}: commit(0) is empty; commit(null)`, (t) => {
     const a = f.open(t)
     a.commit(0)

@@ -131,7 +131,12 @@ export interface NativeBackend {
     persistRanges: boolean,
     flavor: 'plain' | 'atomic' | 'chunked',
   ): NativeResource
-  openMem(token: NativeToken, initialData: Uint8Array | null, capacity: number, flavor: 'plain' | 'atomic'): NativeResource
+  openMem(
+    token: NativeToken,
+    initialData: Uint8Array | null,
+    capacity: number,
+    flavor: 'plain' | 'atomic',
+  ): NativeResource
   resourceFromShared(id: number): NativeResource
   setWaitDispatcher(dispatcher: WaitDispatcher): void
   newCoverage(): NativeCoverage
