@@ -1,0 +1,270 @@
+/**
+ * Progressive downloads against a real origin (Debian's nginx): parallel,
+ * out-of-order Range pieces into an mmap resource while readers consume it
+ * in order; resume after an interrupted download; dropped connections.
+ */
+import { createHash } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Worker } from 'node:worker_threads'
+import { type ByteRange, CancellationToken, MmapResource, type ResourceBase } from '@kithara/storage'
+import anyTest, { type TestFn } from 'ava'
+import { download, planPieces } from '../../examples/download.js'
+import { type Nginx, type ServedFile, makeFile, startNginx } from './nginx.js'
+
+const MiB = 1024 * 1024
+const test = anyTest as TestFn<{ nginx: Nginx; big: ServedFile; small: ServedFile; dir: string }>
+
+const big = makeFile('big.bin', 32 * MiB, 1)
+const small = makeFile('small.bin', 4 * MiB + 123, 2)
+
+test.before(async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kithara-nginx-'))
+  t.context.dir = dir
+  t.context.big = big
+  t.context.small = small
+  t.context.nginx = await startNginx(join(dir, 'nginx'), [big, small])
+})
+
+test.after.always(async (t) => {
+  await t.context.nginx?.stop()
+  if (t.context.dir) rmSync(t.context.dir, { recursive: true, force: true })
+})
+
+const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
+let fileNo = 0
+const tempFile = (t: { context: { dir: string } }): string => join(t.context.dir, `out-${fileNo++}.bin`)
+
+/** Opens a fresh resumable mmap resource of `size` bytes. */
+function openFile(path: string, size: number): MmapResource {
+  return MmapResource.open(new CancellationToken(), { path, initialLen: size, persistRanges: true })
+}
+
+/** The written ranges of `r` within `[0, size)`: the complement of its gaps. */
+function presentRanges(r: ResourceBase, size: number): ByteRange[] {
+  const out: ByteRange[] = []
+  let at = 0
+  for (const gap of planPieces(r, size, size, 'inOrder')) {
+    if (gap.start > at) out.push({ start: at, end: gap.start })
+    at = gap.end
+  }
+  if (at < size) out.push({ start: at, end: size })
+  return out
+}
+
+/** Checks that every byte `r` claims to have equals the origin's. */
+function assertClaimsTrue(t: { true(v: boolean, m?: string): void }, r: ResourceBase, file: ServedFile): number {
+  let bytes = 0
+  for (const range of presentRanges(r, file.data.length)) {
+    const buf = Buffer.alloc(range.end - range.start)
+    r.readAt(range.start, buf)
+    t.true(buf.equals(file.data.subarray(range.start, range.end)), `bytes ${range.start}..${range.end} match`)
+    bytes += range.end - range.start
+  }
+  return bytes
+}
+
+/** Runs the in-order reader worker of the demo on `r`. */
+function startReader(r: ResourceBase, size: number): Promise<{ kind: string; sha256?: string; bytes: number }> {
+  const worker = new Worker(join(__dirname, '../../examples/reader-worker.mjs'), {
+    workerData: { handle: r.share(), size, chunk: 256 * 1024, position: new SharedArrayBuffer(8) },
+  })
+  return new Promise((resolve, reject) => {
+    worker.once('message', (m) => {
+      resolve(m)
+      void worker.terminate()
+    })
+    worker.once('error', reject)
+  })
+}
+
+const isSorted = (pieces: ByteRange[]): boolean => pieces.every((p, i) => i === 0 || pieces[i - 1].start < p.start)
+
+test.serial('parallel out-of-order Range download into mmap, in-order worker reader, hashes equal', async (t) => {
+  const { nginx } = t.context
+  const size = big.data.length
+  const r = openFile(tempFile(t), size)
+  let written = 0
+  r.on('write', ({ start, end }) => {
+    written += end - start
+  })
+  const committed = new Promise<number>((resolve) => r.once('commit', ({ finalLen }) => resolve(finalLen)))
+  const reader = startReader(r, size)
+  const pieces = planPieces(r, size, MiB, 'shuffled', 7)
+  t.is(pieces.length, 32)
+  t.false(isSorted(pieces), 'pieces are requested out of order')
+  const stats = await download(r, `${nginx.base}/${big.name}`, pieces, { connections: 4 })
+  r.commit(size)
+  t.is(stats.requestedBytes, size)
+  const result = await reader
+  t.is(result.kind, 'done')
+  t.is(result.bytes, size)
+  t.is(result.sha256, big.sha256)
+  t.is(await committed, size)
+  t.is(written, size, "'write' events cover every byte once")
+  t.is(sha256(r.readAll()), big.sha256)
+  r.close()
+})
+
+test.serial('createReadStream piped into a hash while pieces land', async (t) => {
+  const { nginx } = t.context
+  const size = big.data.length
+  const r = openFile(tempFile(t), size)
+  const hash = createHash('sha256')
+  let chunks = 0
+  const piped = pipeline(
+    r.createReadStream({ highWaterMark: 128 * 1024 }),
+    async function* (source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) {
+        chunks++
+        yield chunk
+      }
+    },
+    hash,
+  )
+  await download(r, `${nginx.base}/${big.name}`, planPieces(r, size, MiB, 'shuffled', 3), { connections: 3 })
+  r.commit(size)
+  await piped
+  t.is(hash.digest('hex'), big.sha256)
+  t.is(chunks, size / (128 * 1024))
+  r.close()
+})
+
+test.serial('range streams with start and end, on an active and on a committed resource', async (t) => {
+  const { nginx } = t.context
+  const file = small
+  const size = file.data.length
+  const r = openFile(tempFile(t), size)
+  const collect = async (s: Readable): Promise<Buffer> => {
+    const parts: Buffer[] = []
+    for await (const c of s) parts.push(c as Buffer)
+    return Buffer.concat(parts)
+  }
+  // Started before any byte exists: they wait for exactly their ranges.
+  const middle = collect(r.createReadStream({ start: 1_000_001, end: 3_000_003, highWaterMark: 100_000 }))
+  const tail = collect(r.createReadStream({ start: size - 5000 }))
+  const empty = collect(r.createReadStream({ start: 10, end: 10 }))
+  await download(r, `${nginx.base}/${file.name}`, planPieces(r, size, 512 * 1024, 'shuffled', 5))
+  t.true((await middle).equals(file.data.subarray(1_000_001, 3_000_003)))
+  t.is((await empty).length, 0)
+  r.commit(size)
+  t.true((await tail).equals(file.data.subarray(size - 5000)))
+  // Committed: an end past the final length stops at it; a start past it is empty.
+  t.true((await collect(r.createReadStream({ start: size - 10, end: size + 1000 }))).equals(file.data.subarray(size - 10)))
+  t.is((await collect(r.createReadStream({ start: size + 1 }))).length, 0)
+  r.close()
+})
+
+test.serial('createWriteStream fed by an HTTP response, then read back', async (t) => {
+  const { nginx } = t.context
+  const file = small
+  const r = MmapResource.open(new CancellationToken(), { path: tempFile(t) })
+  const res = await fetch(`${nginx.base}/${file.name}`)
+  t.is(res.status, 200)
+  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>)
+  const committed = new Promise<number>((resolve) => r.once('commit', ({ finalLen }) => resolve(finalLen)))
+  await pipeline(body, r.createWriteStream())
+  t.deepEqual(r.status(), { kind: 'committed', finalLen: file.data.length })
+  t.is(await committed, file.data.length)
+  t.is(sha256(r.readAll()), file.sha256)
+  // Streamed back out, whole.
+  const hash = createHash('sha256')
+  await pipeline(r.createReadStream(), hash)
+  t.is(hash.digest('hex'), file.sha256)
+  r.close()
+})
+
+test.serial('an interrupted download resumes after reopen: earlier pieces kept, only the gaps fetched', async (t) => {
+  const { nginx } = t.context
+  const size = big.data.length
+  const path = tempFile(t)
+  const url = `${nginx.base}/${big.name}`
+  const first = openFile(path, size)
+  const done: ByteRange[] = []
+  const stop = new AbortController()
+  const pieces = planPieces(first, size, MiB, 'shuffled', 11)
+  const interrupted = download(first, url, pieces, {
+    connections: 4,
+    signal: stop.signal,
+    onPiece: (p) => {
+      done.push(p)
+      if (done.length === pieces.length / 2) stop.abort(new Error('stop half-way'))
+    },
+  })
+  await t.throwsAsync(interrupted, { message: 'stop half-way' })
+  t.true(done.length >= pieces.length / 2)
+  first.close()
+
+  const second = openFile(path, size)
+  t.deepEqual(second.status(), { kind: 'active' })
+  for (const p of done) t.true(second.containsRange(p.start, p.end), `piece ${p.start} remembered`)
+  const kept = assertClaimsTrue(t, second, big)
+  t.true(kept >= size / 2)
+  t.true(kept < size)
+  const gaps = planPieces(second, size, MiB, 'shuffled', 12)
+  const missing = gaps.reduce((n, g) => n + (g.end - g.start), 0)
+  t.is(missing, size - kept)
+  const requested: ByteRange[] = []
+  const logBefore = nginx.accessLog().length
+  const stats = await download(second, url, gaps, { onRequest: (g) => requested.push(g) })
+  t.is(stats.requestedBytes, missing, 'only the gaps are requested')
+  for (const g of requested) t.false(done.some((p) => p.start < g.end && g.start < p.end), 'no kept piece asked again')
+  // The origin agrees: it sent exactly the missing bytes.
+  await new Promise((r) => setTimeout(r, 50))
+  const sent = nginx
+    .accessLog()
+    .slice(logBefore)
+    .reduce((n, line) => n + Number(line.split(' ').at(-1)), 0)
+  t.is(sent, missing)
+  second.commit(size)
+  t.is(sha256(second.readAll()), big.sha256)
+  second.close()
+
+  // Committed reopens committed.
+  const third = openFile(path, size)
+  t.deepEqual(third.status(), { kind: 'committed', finalLen: size })
+  third.close()
+})
+
+test.serial('a connection dropped mid-piece leaves no range marked that was not written', async (t) => {
+  const file = small
+  const size = file.data.length
+  // Its own nginx, so that killing it drops the connections of this test only.
+  const slow = await startNginx(join(t.context.dir, 'nginx-slow'), [file], '1m')
+  t.teardown(() => slow.stop())
+  const path = tempFile(t)
+  const r = openFile(path, size)
+  let written = 0
+  r.on('write', ({ start, end }) => {
+    written += end - start
+  })
+  const url = `${slow.base}/slow/${file.name}`
+  // Three pieces of 1.4 MiB or more, sent at 1 MiB/s each: a moment in, each is part-way.
+  const pieces = planPieces(r, size, Math.floor(1.4 * MiB), 'inOrder')
+  t.is(pieces.length, 3)
+  const abortOne = new AbortController()
+  const client = download(r, url, [pieces[2]], { signal: abortOne.signal, retries: 0 })
+  const server = download(r, url, [pieces[0], pieces[1]], { connections: 2, retries: 0 })
+  while (written < 512 * 1024) await new Promise((res) => setTimeout(res, 20))
+  // One request aborted by the client, the others by the server going away.
+  abortOne.abort(new Error('client abort'))
+  await t.throwsAsync(client, { message: 'client abort' })
+  await slow.stop()
+  await t.throwsAsync(server)
+
+  const marked = assertClaimsTrue(t, r, file)
+  t.true(marked > 0)
+  t.true(marked < size, 'the pieces were cut short')
+  for (const p of pieces) t.false(r.containsRange(p.start, p.end), `piece ${p.start} is incomplete`)
+  r.close()
+
+  // What was recorded is true as well, and no more than was written.
+  const again = openFile(path, size)
+  t.deepEqual(again.status(), { kind: 'active' })
+  const recorded = assertClaimsTrue(t, again, file)
+  t.true(recorded <= marked)
+  again.close()
+})
