@@ -66,7 +66,11 @@ export function startWait(
     const withdraw = (error: unknown): void => {
       if (!pending.delete(id)) return
       cleanup()
-      native.cancelWait(id)
+      try {
+        native.cancelWait(id)
+      } catch {
+        // The resource is gone (closed or dropped): nothing left to withdraw.
+      }
       reject(error)
     }
     const cleanup = (): void => {

@@ -179,3 +179,29 @@ test('10k waits with signals and timeouts settle and clean up', async (t) => {
   r.writeAt(0, bytes(2))
   t.is(await r.waitRange(0, 2), 'ready')
 })
+
+test('timeouts beyond setTimeout’s range and Infinity do not fire early', async (t) => {
+  const { r } = open()
+  const p = r.waitRange(0, 1, { timeoutMs: 2 ** 40 })
+  const q = r.waitRange(0, 1, { timeoutMs: Number.POSITIVE_INFINITY })
+  await new Promise((res) => setTimeout(res, 20))
+  r.writeAt(0, bytes(1))
+  t.deepEqual(await Promise.all([p, q]), ['ready', 'ready'])
+  t.is(r.waitRangeSync(0, 1, { timeoutMs: Number.POSITIVE_INFINITY }), 'ready')
+  t.is(r.waitRangeSync(0, 1, { timeoutMs: 0.5 }), 'ready')
+})
+
+test('a signal aborted after the wait settled changes nothing', async (t) => {
+  const { r } = open()
+  const ac = new AbortController()
+  const p = r.waitRange(0, 1, { signal: ac.signal })
+  r.writeAt(0, bytes(1))
+  t.is(await p, 'ready')
+  ac.abort()
+  r.close()
+  const late = await r.waitRange(0, 1, { signal: ac.signal }).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  t.is(late, ac.signal.reason)
+})
