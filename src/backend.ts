@@ -29,15 +29,16 @@ function isBackend(value: unknown): value is NativeBackend {
 
 /**
  * Takes the backend out of a loaded `backend-*.js` module: an exported
- * backend object, or an exported function that returns one.
+ * backend object (`nativeBackend`, `wasmBackend`, `default`, …), or an
+ * exported synchronous `load…()` function that returns one.
  */
 function backendFromModule(mod: unknown, file: string): NativeBackend {
   if (isBackend(mod)) return mod
   if (typeof mod === 'object' && mod !== null) {
-    const values = Object.values(mod as Record<string, unknown>)
-    for (const v of values) if (isBackend(v)) return v
-    for (const v of values) {
-      if (typeof v === 'function' && v.length === 0) {
+    const entries = Object.entries(mod as Record<string, unknown>)
+    for (const [, v] of entries) if (isBackend(v)) return v
+    for (const [name, v] of entries) {
+      if (typeof v === 'function' && /^load/i.test(name)) {
         const b = (v as () => unknown)()
         if (isBackend(b)) return b
       }
