@@ -8,7 +8,7 @@
  * `MmapResource` opened with `persistRanges`; a worker thread reads the file
  * in order with `waitRangeSync` and hashes it. Ctrl-C flushes and closes the
  * resource (`<outfile>.ranges` keeps what arrived); running the same command
- * again fetches only the gaps. Flags: --size, --connections, --piece-size,
+ * again fetches only the gaps. Flags: --out, --size, --connections, --piece-size,
  * --rate, --fresh, --quiet (plain lines instead of the bar; also when stdout
  * is not a terminal).
  */
@@ -24,7 +24,7 @@ import { type DemoServer, startDemoServer } from './server.js'
 
 const MiB = 1024 * 1024
 
-const usage = `usage: npm start -- [<url> [outfile]] [--size BYTES] [--connections N]
+const usage = `usage: npm start -- [<url> [outfile]] [--out FILE] [--size BYTES] [--connections N]
                    [--piece-size BYTES] [--rate BYTES_PER_S] [--fresh] [--quiet]`
 
 interface Settings {
@@ -47,6 +47,7 @@ function parseSettings(argv: string[]): Settings {
       connections: { type: 'string' },
       'piece-size': { type: 'string' },
       rate: { type: 'string' },
+      out: { type: 'string', short: 'o' },
       fresh: { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -67,7 +68,7 @@ function parseSettings(argv: string[]): Settings {
   }
   return {
     url: positionals[0],
-    out: positionals[1],
+    out: positionals[1] ?? values.out,
     size: int(values.size, 64 * MiB, 'size'),
     connections: Math.max(1, int(values.connections, 4, 'connections')),
     pieceSize: Math.max(1, int(values['piece-size'], MiB, 'piece-size')),
