@@ -153,9 +153,10 @@ async function main(): Promise<number> {
 
   // Progress: the downloaded count comes from the resource's 'write' events.
   let downloaded = present
-  resource.on('write', ({ start, end }) => {
+  const onWrite = ({ start, end }: { start: number; end: number }): void => {
     downloaded += end - start
-  })
+  }
+  resource.on('write', onWrite)
   const started = Date.now()
   let bars: MultiBar | undefined
   let update: () => void = () => {}
@@ -202,17 +203,22 @@ async function main(): Promise<number> {
 
   let code = 0
   try {
+    let fetched = 0
     if (pieces.length > 0) {
-      await download(resource, url, pieces, { connections: s.connections, signal: stop.signal })
+      const stats = await download(resource, url, pieces, { connections: s.connections, signal: stop.signal })
+      fetched = stats.receivedBytes
     }
     if (resource.status().kind !== 'committed') resource.commit(size)
+    // Every byte is there; the last 'write' events may still be on their way.
+    resource.off('write', onWrite)
+    downloaded = present + fetched
     const result = await readerDone
     clearInterval(ticker)
     update()
     bars?.stop()
     if (result.kind === 'error') throw new Error(`reader: ${result.code ?? ''} ${result.message}`)
     const secs = (Date.now() - started) / 1000
-    say(`done ${size} bytes, ${downloaded - present} downloaded in ${secs.toFixed(1)} s (${speed()})`)
+    say(`done ${size} bytes, ${fetched} downloaded in ${secs.toFixed(1)} s (${speed()})`)
     say(`sha256 ${result.sha256}`)
     if (server) {
       const ok = result.sha256 === server.sha256
