@@ -118,7 +118,7 @@ for (const [kind, open] of kinds) {
 
   test(`${kind}: worker wakes on interrupt`, async (t) => {
     const r = open(t, new CancellationToken())
-    const res = await blockedWorker(r.share(), 0, 8, () => r.interrupt())
+    const res = await blockedWorker(r.share(), 0, 8, () => r.interrupt(), { opts: { timeoutMs: 5000 } })
     // The interrupt may land before the worker registered its wait; then it ends by timeout.
     t.true(res.outcome === 'interrupted' || res.code === 'ERR_STORAGE_TIMEOUT')
     r.close()
