@@ -1,0 +1,268 @@
+/**
+ * createReadStream / createWriteStream and the progress events, on memory
+ * resources (the download suite runs them on files against nginx).
+ */
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Worker } from 'node:worker_threads'
+import { CancellationToken, MemResource, type ResourceBase, StorageError, type WriteEvent } from '@kithara/storage'
+import test from 'ava'
+import { bytes } from './helpers.js'
+
+const open = (): MemResource => MemResource.open(new CancellationToken())
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r))
+
+async function collect(s: Readable): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for await (const c of s) parts.push(c as Buffer)
+  return Buffer.concat(parts)
+}
+
+function codeOf(e: unknown): string | undefined {
+  return (e as { code?: string } | undefined)?.code
+}
+
+test('read stream of a committed resource, whole and in ranges', async (t) => {
+  const data = bytes(300_000, 3)
+  const r = MemResource.open(new CancellationToken(), { initialData: data })
+  t.true((await collect(r.createReadStream())).equals(data))
+  t.true((await collect(r.createReadStream({ start: 1000, end: 2000 }))).equals(Buffer.from(data.subarray(1000, 2000))))
+  t.true((await collect(r.createReadStream({ start: 299_990, end: 400_000 }))).equals(Buffer.from(data.subarray(299_990))))
+  t.is((await collect(r.createReadStream({ start: 5, end: 5 }))).length, 0)
+  t.is((await collect(r.createReadStream({ start: 400_000 }))).length, 0)
+  const sizes: number[] = []
+  for await (const c of r.createReadStream({ highWaterMark: 100_000 })) sizes.push((c as Buffer).length)
+  t.deepEqual(sizes, [100_000, 100_000, 100_000])
+})
+
+test('read stream waits for ranges written later, in any order', async (t) => {
+  const r = open()
+  const data = bytes(40_000, 1)
+  const got = collect(r.createReadStream({ highWaterMark: 4096 }))
+  for (const at of [30_000, 10_000, 0, 20_000]) {
+    await turn()
+    r.writeAt(at, data.subarray(at, at + 10_000))
+  }
+  await turn()
+  r.commit()
+  t.true((await got).equals(Buffer.from(data)))
+})
+
+test('read stream honours backpressure: it reads only what is asked for', async (t) => {
+  const data = bytes(1 << 20)
+  const r = MemResource.open(new CancellationToken(), { initialData: data })
+  const s = r.createReadStream({ highWaterMark: 16 * 1024 })
+  s.pause()
+  s.on('data', () => {})
+  s.pause()
+  for (let i = 0; i < 20; i++) await turn()
+  t.true(s.readableLength <= 2 * 16 * 1024, `buffered ${s.readableLength}`)
+  s.destroy()
+})
+
+test('read stream errors with the StorageError of fail, cancel and close', async (t) => {
+  const failed = open()
+  const p1 = collect(failed.createReadStream())
+  await turn()
+  failed.fail('origin gone')
+  const e1 = await t.throwsAsync(p1, { instanceOf: StorageError })
+  t.is(codeOf(e1), 'ERR_STORAGE_FAILED')
+
+  const token = new CancellationToken()
+  const cancelled = MemResource.open(token)
+  const p2 = collect(cancelled.createReadStream())
+  await turn()
+  token.cancel()
+  t.is(codeOf(await t.throwsAsync(p2, { instanceOf: StorageError })), 'ERR_STORAGE_CANCELLED')
+
+  const closed = open()
+  closed.writeAt(0, bytes(10))
+  const s3 = closed.createReadStream({ highWaterMark: 4 })
+  const p3 = collect(s3)
+  await turn()
+  closed.close()
+  t.is(codeOf(await t.throwsAsync(p3, { instanceOf: StorageError })), 'ERR_STORAGE_CLOSED')
+})
+
+test('read stream: abort rejects with the signal reason and leaves the resource alone', async (t) => {
+  const r = open()
+  const ac = new AbortController()
+  const reason = new Error('user went away')
+  const p = collect(r.createReadStream({ signal: ac.signal }))
+  await turn()
+  ac.abort(reason)
+  t.is(await t.throwsAsync(p), reason)
+  t.deepEqual(r.status(), { kind: 'active' })
+  r.writeAt(0, bytes(4))
+  r.commit()
+  t.is((await collect(r.createReadStream())).length, 4)
+  // Already aborted: fails at once.
+  t.is(await t.throwsAsync(collect(r.createReadStream({ signal: AbortSignal.abort(reason) }))), reason)
+})
+
+test('read stream keeps waiting through interrupt()', async (t) => {
+  const r = open()
+  const p = collect(r.createReadStream())
+  await turn()
+  r.interrupt()
+  await turn()
+  r.writeAt(0, bytes(8))
+  r.commit()
+  t.is((await p).length, 8)
+})
+
+test('read stream: destroy withdraws its wait', async (t) => {
+  const r = open()
+  const s = r.createReadStream()
+  s.resume()
+  await turn()
+  s.destroy()
+  await turn()
+  t.true(s.destroyed)
+  r.writeAt(0, bytes(4))
+  t.deepEqual(r.status(), { kind: 'active' })
+})
+
+test('stream options are validated like Node arguments', (t) => {
+  const r = open()
+  const bad: Array<[object, typeof TypeError | typeof RangeError, string]> = [
+    [{ start: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ start: 1.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ start: '1' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    [{ start: 10, end: 5 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ highWaterMark: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    [{ signal: {} }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+  ]
+  for (const [opts, ctor, code] of bad) {
+    const e = t.throws(() => r.createReadStream(opts as never), { instanceOf: ctor }, JSON.stringify(opts))
+    t.is(codeOf(e), code)
+  }
+  t.is(codeOf(t.throws(() => r.createWriteStream({ start: -1 }))), 'ERR_OUT_OF_RANGE')
+  t.is(codeOf(t.throws(() => r.createWriteStream({ commit: 'yes' as never }))), 'ERR_INVALID_ARG_TYPE')
+  t.is(codeOf(t.throws(() => r.createReadStream(null as never))), 'ERR_INVALID_ARG_TYPE')
+})
+
+test('write stream writes sequentially from start and commits on finish', async (t) => {
+  const r = open()
+  r.writeAt(0, Buffer.from('>>'))
+  const chunks = [Buffer.from('hello'), Buffer.from(' '), new Uint8Array([119, 111, 114, 108, 100])]
+  await pipeline(Readable.from(chunks), r.createWriteStream({ start: 2 }))
+  t.deepEqual(r.status(), { kind: 'committed', finalLen: 13 })
+  t.is(r.readAll().toString(), '>>hello world')
+})
+
+test('write stream with commit: false leaves the resource active', async (t) => {
+  const r = open()
+  await pipeline(Readable.from([Buffer.from('tail')]), r.createWriteStream({ start: 4, commit: false }))
+  t.deepEqual(r.status(), { kind: 'active' })
+  await pipeline(Readable.from([Buffer.from('head')]), r.createWriteStream())
+  t.is(r.readAll().toString(), 'headtail')
+})
+
+test('copy between resources with pipeline', async (t) => {
+  const data = bytes(200_001, 7)
+  const src = MemResource.open(new CancellationToken(), { initialData: data })
+  const dst = open()
+  await pipeline(src.createReadStream({ highWaterMark: 8192 }), dst.createWriteStream())
+  t.true(dst.readAll().equals(Buffer.from(data)))
+})
+
+test('write stream destroyed with an error fails the resource; readers stop', async (t) => {
+  const r = open()
+  const reader = collect(r.createReadStream())
+  const failing = new Readable({
+    read() {
+      this.push(Buffer.from('partial'))
+      this.destroy(new Error('socket hang up'))
+    },
+  })
+  await t.throwsAsync(pipeline(failing, r.createWriteStream()), { message: 'socket hang up' })
+  const status = r.status()
+  t.is(status.kind, 'failed')
+  t.regex((status as { reason: string }).reason, /socket hang up/)
+  t.is(codeOf(await t.throwsAsync(reader)), 'ERR_STORAGE_FAILED')
+})
+
+test('write stream destroyed without an error does not fail the resource', async (t) => {
+  const r = open()
+  const ws = r.createWriteStream()
+  ws.write(Buffer.from('abc'))
+  ws.destroy()
+  await turn()
+  t.deepEqual(r.status(), { kind: 'active' })
+})
+
+test('write stream: an error of the resource itself does not fail it', async (t) => {
+  const r = MemResource.open(new CancellationToken(), { initialData: bytes(4) })
+  const ws: Writable = r.createWriteStream()
+  const err = await t.throwsAsync(pipeline(Readable.from([Buffer.from('x')]), ws))
+  t.true(err instanceof StorageError)
+  t.is(r.status().kind, 'committed')
+  t.true(r.readAll().equals(Buffer.from(bytes(4))))
+})
+
+test("'write' and 'commit' events: coalesced, in order, once/off", async (t) => {
+  const r = open()
+  const writes: WriteEvent[] = []
+  const commits: number[] = []
+  let onceCalls = 0
+  const onWrite = (e: WriteEvent): void => {
+    writes.push(e)
+  }
+  t.is(
+    r
+      .on('write', onWrite)
+      .on('commit', ({ finalLen }) => commits.push(finalLen))
+      .once('write', () => onceCalls++),
+    r,
+  )
+  for (let i = 0; i < 10; i++) r.writeAt(i * 10, bytes(10))
+  r.writeAt(500, bytes(10))
+  r.commit()
+  for (let i = 0; i < 5 && commits.length === 0; i++) await new Promise((res) => setTimeout(res, 20))
+  // Adjacent writes of one turn arrive as one range.
+  t.deepEqual(
+    writes.map(({ start, end }) => [start, end]),
+    [
+      [0, 100],
+      [500, 510],
+    ],
+  )
+  t.deepEqual(commits, [510])
+  t.is(onceCalls, 1)
+  r.off('write', onWrite)
+  r.reactivate()
+  r.writeAt(600, bytes(1))
+  await new Promise((res) => setTimeout(res, 30))
+  t.is(writes.length, 2)
+})
+
+test('event arguments are validated', (t) => {
+  const r = open()
+  t.is(codeOf(t.throws(() => r.on('progress' as never, () => {}), { instanceOf: TypeError })), 'ERR_INVALID_ARG_VALUE')
+  t.is(codeOf(t.throws(() => r.on('write', 'f' as never), { instanceOf: TypeError })), 'ERR_INVALID_ARG_TYPE')
+})
+
+test('events of writes made in a worker thread arrive on this thread', async (t) => {
+  const r: ResourceBase = open()
+  let total = 0
+  r.on('write', ({ start, end }) => {
+    total += end - start
+  })
+  const committed = new Promise<number>((res) => r.once('commit', ({ finalLen }) => res(finalLen)))
+  const worker = new Worker(
+    `const { workerData } = require('node:worker_threads')
+     const { Resource } = require('@kithara/storage')
+     const r = Resource.fromShared(workerData.handle)
+     for (let i = 0; i < 64; i++) r.writeAt(i * 1024, new Uint8Array(1024))
+     r.commit()`,
+    { eval: true, workerData: { handle: r.share() } },
+  )
+  await new Promise((res, rej) => {
+    worker.once('exit', res)
+    worker.once('error', rej)
+  })
+  t.is(await committed, 64 * 1024)
+  await turn()
+  t.is(total, 64 * 1024)
+})
