@@ -2,7 +2,7 @@
  * createReadStream / createWriteStream and the progress events, on memory
  * resources (the download suite runs them on files against nginx).
  */
-import { Readable, Writable } from 'node:stream'
+import { Readable, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Worker } from 'node:worker_threads'
 import { CancellationToken, MemResource, type ResourceBase, StorageError, type WriteEvent } from '@kithara/storage'
@@ -27,7 +27,9 @@ test('read stream of a committed resource, whole and in ranges', async (t) => {
   const r = MemResource.open(new CancellationToken(), { initialData: data })
   t.true((await collect(r.createReadStream())).equals(data))
   t.true((await collect(r.createReadStream({ start: 1000, end: 2000 }))).equals(Buffer.from(data.subarray(1000, 2000))))
-  t.true((await collect(r.createReadStream({ start: 299_990, end: 400_000 }))).equals(Buffer.from(data.subarray(299_990))))
+  t.true(
+    (await collect(r.createReadStream({ start: 299_990, end: 400_000 }))).equals(Buffer.from(data.subarray(299_990))),
+  )
   t.is((await collect(r.createReadStream({ start: 5, end: 5 }))).length, 0)
   t.is((await collect(r.createReadStream({ start: 400_000 }))).length, 0)
   const sizes: number[] = []

@@ -76,7 +76,8 @@ const lines = (out: string): string[] => out.split('\n').filter(Boolean)
 
 test.serial('demo with its own server: downloads, verifies the sha256', async (t) => {
   const out = join(t.context.dir, 'own.bin')
-  const { code, stdout, stderr } = await demo(['--size', String(2 * MiB + 5), '--rate', '0', '--fresh', '--out', out]).done
+  const { code, stdout, stderr } = await demo(['--size', String(2 * MiB + 5), '--rate', '0', '--fresh', '--out', out])
+    .done
   t.is(code, 0, stderr)
   const ls = lines(stdout)
   t.true(ls.some((l) => l.startsWith('fresh fetching 2097157 bytes')))
@@ -91,7 +92,16 @@ test.serial('demo: Ctrl-C keeps what arrived, the rerun fetches only the rest', 
   const out = join(t.context.dir, 'resume.bin')
   const size = 4 * MiB
   // 256 KiB/s per connection: about 4 s for the whole file, interrupted well before.
-  const first = demo(['--size', String(size), '--rate', String(256 * 1024), '--piece-size', String(256 * 1024), '--out', out])
+  const first = demo([
+    '--size',
+    String(size),
+    '--rate',
+    String(256 * 1024),
+    '--piece-size',
+    String(256 * 1024),
+    '--out',
+    out,
+  ])
   await first.line('progress 10%')
   first.child.kill('SIGINT')
   const r1 = await first.done

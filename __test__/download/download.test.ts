@@ -153,7 +153,9 @@ test.serial('range streams with start and end, on an active and on a committed r
   r.commit(size)
   t.true((await tail).equals(file.data.subarray(size - 5000)))
   // Committed: an end past the final length stops at it; a start past it is empty.
-  t.true((await collect(r.createReadStream({ start: size - 10, end: size + 1000 }))).equals(file.data.subarray(size - 10)))
+  t.true(
+    (await collect(r.createReadStream({ start: size - 10, end: size + 1000 }))).equals(file.data.subarray(size - 10)),
+  )
   t.is((await collect(r.createReadStream({ start: size + 1 }))).length, 0)
   r.close()
 })
@@ -211,7 +213,11 @@ test.serial('an interrupted download resumes after reopen: earlier pieces kept, 
   const logBefore = nginx.accessLog().length
   const stats = await download(second, url, gaps, { onRequest: (g) => requested.push(g) })
   t.is(stats.requestedBytes, missing, 'only the gaps are requested')
-  for (const g of requested) t.false(done.some((p) => p.start < g.end && g.start < p.end), 'no kept piece asked again')
+  for (const g of requested)
+    t.false(
+      done.some((p) => p.start < g.end && g.start < p.end),
+      'no kept piece asked again',
+    )
   // The origin agrees: it sent exactly the missing bytes.
   await new Promise((r) => setTimeout(r, 50))
   const sent = nginx
