@@ -11,14 +11,15 @@
 # compiler. Debian's cross gcc links. Artifacts go to target/cross so this
 # never invalidates the host build in target/.
 #
-# cargo is called directly rather than through `napi build`: the addon is a
-# plain cdylib (napi-build's build script only adds link args on macOS/wasm),
-# so the only thing `napi build` would add is copying/renaming the library
-# and regenerating index.js/index.d.ts, which must stay the host build's.
+# The build is driven by `napi build` (as in CI), pointed at Debian's cargo
+# through CARGO=/usr/bin/cargo, with -Zbuild-std passed through to cargo; its
+# loader and typings go to target/cross/out, so the host's index.js and
+# index.d.ts stay untouched. CROSS_DRIVER=cargo calls cargo directly instead
+# and renames the cdylib (the addon needs nothing from napi build but the copy).
 #
 # Output: npm/<platform>/kithara-storage.<platform>.node (the file the
 # platform package publishes). Env: CROSS_PROFILE=release|dev (default
-# release), CROSS_TARGET_DIR (default target/cross).
+# release), CROSS_TARGET_DIR (default target/cross), CROSS_DRIVER=napi|cargo.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -61,24 +62,28 @@ env_triple=$(echo "$triple" | tr '[:lower:]-' '[:upper:]_')
 cc_triple=${triple//-/_}
 profile_dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 
-echo "build:cross: $triple ($profile) with /usr/bin/cargo, -Zbuild-std, linker $gcc, target dir $target_dir"
-env \
-  RUSTC_BOOTSTRAP=1 \
-  RUSTC=/usr/bin/rustc \
-  CARGO_TARGET_DIR="$target_dir" \
-  "CARGO_TARGET_${env_triple}_LINKER=$gcc" \
-  "CC_${cc_triple}=$gcc" \
-  nice -n 10 /usr/bin/cargo build \
-    -Zbuild-std=std,panic_abort \
-    --target "$triple" \
-    --profile "$profile" \
-    -p kithara-storage-node \
-    "$@"
-
-lib="$target_dir/$triple/$profile_dir/libkithara_storage_node.so"
+driver=${CROSS_DRIVER:-napi}
 binary_name=$(node -p "require('./package.json').napi.binaryName")
 out="npm/$platform/$binary_name.$platform.node"
-cp "$lib" "$out"
+export RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO=/usr/bin/cargo CARGO_TARGET_DIR="$target_dir"
+export "CARGO_TARGET_${env_triple}_LINKER=$gcc" "CC_${cc_triple}=$gcc"
+
+echo "build:cross: $triple ($profile) via $driver with /usr/bin/cargo, -Zbuild-std, linker $gcc, target dir $target_dir"
+case "$driver" in
+  napi)
+    napi_out=$target_dir/out
+    mkdir -p "$napi_out"
+    nice -n 10 npx --no-install napi build --platform --target "$triple" --profile "$profile" \
+      --manifest-path crates/kithara-storage-node/Cargo.toml --package-json-path package.json \
+      --output-dir "$napi_out" --no-js --dts index.d.ts \
+      -- -Zbuild-std=std,panic_abort "$@"
+    cp "$napi_out/$binary_name.$platform.node" "$out" ;;
+  cargo)
+    nice -n 10 /usr/bin/cargo build -Zbuild-std=std,panic_abort --target "$triple" --profile "$profile" \
+      -p kithara-storage-node "$@"
+    cp "$target_dir/$triple/$profile_dir/libkithara_storage_node.so" "$out" ;;
+  *) echo "build:cross: CROSS_DRIVER must be napi or cargo" >&2; exit 2 ;;
+esac
 description=$(file -b "$out")
 echo "build:cross: wrote $out"
 echo "build:cross: file: $description"
