@@ -76,7 +76,11 @@ pub fn set_dispatcher(env: &Env, dispatcher: DispatcherJsFn<'_>) -> napi::Result
     let shared = Arc::new(RwLock::new(tsfn));
     let pending = PENDING.with_borrow(HashMap::len);
     set_referenced(env, &shared, pending > 0)?;
-    DISPATCH.with_borrow_mut(|d| *d = Some(shared));
+    if let Some(old) = DISPATCH.with_borrow_mut(|d| d.replace(shared)) {
+        // Waits registered before still deliver through the old function;
+        // only the new one decides whether this env stays alive.
+        set_referenced(env, &old, false)?;
+    }
     Ok(())
 }
 
