@@ -20,6 +20,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = new Set(process.argv.slice(2))
 const skipBuild = args.has('--skip-build')
 const skipWasm = args.has('--no-wasm')
+// --main-only: only the main tarball (the release workflow packs it on a
+// machine without the native binary; the platform packages come from napi).
+const mainOnly = args.has('--main-only')
 const artifacts = join(root, 'artifacts')
 
 function log(message) {
@@ -48,23 +51,26 @@ const binaryName = pkg.napi.binaryName
 const platform = hostPlatformArchAbi()
 const platformDir = join(root, 'npm', platform)
 const nodeFile = `${binaryName}.${platform}.node`
-if (!existsSync(join(platformDir, 'package.json'))) {
+if (!mainOnly && !existsSync(join(platformDir, 'package.json'))) {
   throw new Error(`npm/${platform}/package.json is missing: this platform is not in napi.targets`)
 }
 
 if (!skipBuild) {
-  log('building the addon and the facade (npm run build)')
-  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  const script = mainOnly ? 'build:ts' : 'build'
+  log(`building (npm run ${script})`)
+  execFileSync('npm', ['run', script], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
   if (pkg.scripts?.['build:wasm'] && !skipWasm) {
     log('building the WebAssembly backend (npm run build:wasm)')
     execFileSync('npm', ['run', 'build:wasm'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
   }
 }
 
-const builtNode = join(root, nodeFile)
-if (!existsSync(builtNode)) throw new Error(`${nodeFile} is missing: run npm run build first`)
-copyFileSync(builtNode, join(platformDir, nodeFile))
-log(`copied ${nodeFile} into npm/${platform}/`)
+if (!mainOnly) {
+  const builtNode = join(root, nodeFile)
+  if (!existsSync(builtNode)) throw new Error(`${nodeFile} is missing: run npm run build first`)
+  copyFileSync(builtNode, join(platformDir, nodeFile))
+  log(`copied ${nodeFile} into npm/${platform}/`)
+}
 
 rmSync(artifacts, { recursive: true, force: true })
 mkdirSync(artifacts, { recursive: true })
@@ -76,7 +82,7 @@ function pack(dir) {
 }
 
 const main = pack(root)
-const plat = pack(platformDir)
+const plat = mainOnly ? null : pack(platformDir)
 
 // The main tarball: what must be there, what must never be.
 const problems = []
@@ -106,12 +112,12 @@ for (const f of main.files) {
     if (pattern.test(f)) problems.push(`${f}: ${what}`)
   }
 }
-if (!plat.files.includes(nodeFile)) problems.push(`platform tarball lacks ${nodeFile}`)
+if (plat && !plat.files.includes(nodeFile)) problems.push(`platform tarball lacks ${nodeFile}`)
 if (problems.length > 0) {
   for (const p of problems) log(`bad tarball: ${p}`)
   process.exit(1)
 }
 
 log(`${main.file.slice(root.length + 1)}: ${main.files.length} files, ${main.size} bytes`)
-log(`${plat.file.slice(root.length + 1)}: ${plat.files.join(', ')}, ${plat.size} bytes`)
-console.log(JSON.stringify({ main: main.file, platform: plat.file, platformPackage: `${pkg.name}-${platform}` }))
+if (plat) log(`${plat.file.slice(root.length + 1)}: ${plat.files.join(', ')}, ${plat.size} bytes`)
+console.log(JSON.stringify({ main: main.file, platform: plat?.file ?? null, platformPackage: plat ? `${pkg.name}-${platform}` : null }))
