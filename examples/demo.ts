@@ -72,8 +72,8 @@ function parseSettings(argv: string[]): Settings {
     size: int(values.size, 64 * MiB, 'size'),
     connections: Math.max(1, int(values.connections, 4, 'connections')),
     pieceSize: Math.max(1, int(values['piece-size'], MiB, 'piece-size')),
-    // Own server only: 4 MiB/s per connection, so the bar can be watched and Ctrl-C tried.
-    rate: int(values.rate, 4 * MiB, 'rate'),
+    // Own server only: 2 MiB/s per connection, so the bar can be watched and Ctrl-C tried.
+    rate: int(values.rate, 2 * MiB, 'rate'),
     fresh: values.fresh ?? false,
     quiet: (values.quiet ?? false) || !process.stdout.isTTY,
   }
@@ -134,6 +134,10 @@ async function main(): Promise<number> {
   }
 
   const pieces = status.kind === 'committed' ? [] : planPieces(resource, size, s.pieceSize)
+  // The rest stays shuffled, but the reader's first piece goes first, as a
+  // player would want it.
+  const first = pieces.reduce((lo, p, i) => (p.start < pieces[lo].start ? i : lo), 0)
+  if (pieces.length > 1) pieces.unshift(...pieces.splice(first, 1))
   const missing = pieces.reduce((sum, p) => sum + (p.end - p.start), 0)
   const present = size - missing
   if (status.kind === 'committed') say('complete already: reading it back')
