@@ -129,11 +129,14 @@ for (const entry of existsSync(join(root, 'npm')) ? readdirSync(join(root, 'npm'
 // optionalDependencies: exactly the platform packages, at the root version.
 // Other optional dependencies the root may have are left alone.
 const currentOptional = rootPkg.optionalDependencies ?? {}
-const nextOptional = Object.fromEntries(
+const merged = Object.fromEntries(
   Object.entries(currentOptional).filter(([name]) => !name.startsWith(`${rootPkg.name}-`)),
 )
-Object.assign(nextOptional, wantedOptional)
-if (JSON.stringify(currentOptional) !== JSON.stringify(nextOptional)) {
+Object.assign(merged, wantedOptional)
+// Sorted by name, as npm itself writes dependency maps; compared the same way.
+const sortedEntries = (map) => Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+const nextOptional = Object.fromEntries(sortedEntries(merged))
+if (JSON.stringify(sortedEntries(currentOptional)) !== JSON.stringify(sortedEntries(nextOptional))) {
   if (check) {
     problems.push('package.json optionalDependencies do not match napi.targets at the root version')
   } else {
