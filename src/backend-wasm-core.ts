@@ -8,9 +8,12 @@
  *
  * Differences from the napi backend, all forced by WebAssembly:
  * - `openMmap` (and so `AtomicChunked`) throws `ERR_STORAGE_UNSUPPORTED`: no files.
- * - `waitRangeSync` answers only when the range is already decided; otherwise
- *   `ERR_STORAGE_TIMEOUT` for a zero timeout and `ERR_STORAGE_UNSUPPORTED`
- *   for any other, since blocking the only thread would block the writer too.
+ * - `waitRangeSync` answers at once when the range is already decided. Otherwise
+ *   nothing on this one thread could decide it while the thread blocks, so:
+ *   a finite timeout sleeps it out (`Atomics.wait`, where the thread may
+ *   block: Node, workers) and throws `ERR_STORAGE_TIMEOUT`; no timeout, or a
+ *   thread that may not block (a page's main thread), throws
+ *   `ERR_STORAGE_UNSUPPORTED` instead of hanging.
  * - `share()`/`*FromShared()` work within one JavaScript realm (one module
  *   instance), not across worker threads: each worker has its own memory.
  * - `close()` releases the resource's memory at once. Afterwards `status()`
@@ -53,7 +56,7 @@ export interface WasmGlue {
   res_read_all(handle: number): Uint8Array
   res_wait_range(handle: number, start: number, end: number): NativeWaitOutcome | number
   cancel_wait(id: number): boolean
-  res_wait_range_sync(handle: number, start: number, end: number, timeoutMs: number): string
+  res_wait_range_now(handle: number, start: number, end: number): NativeWaitOutcome
   res_contains_range(handle: number, start: number, end: number): boolean
   res_next_gap(handle: number, from: number, limit: number): Float64Array | undefined
   res_commit(handle: number, finalLen: number): void
@@ -75,7 +78,7 @@ export interface WasmGlue {
   cov_is_complete(handle: number): boolean
   cov_ranges(handle: number): Array<[number, number]>
   mmap_unsupported_error(): NativeError
-  wasm_memory(): WebAssembly.Memory
+  wasm_memory(): { readonly buffer: ArrayBuffer }
 }
 
 /** The wasm backend plus what tests and benchmarks want to see of the module. */
@@ -83,6 +86,25 @@ export interface WasmBackend extends NativeBackend {
   readonly name: 'wasm'
   /** Current size of the module's linear memory, in bytes (it never shrinks). */
   memoryBytes(): number
+}
+
+/** An `ERR_STORAGE_UNSUPPORTED` error, worded as the core words them. */
+function unsupported(what: string): NativeError {
+  return Object.assign(new Error(`unsupported: ${what}`), { code: 'ERR_STORAGE_UNSUPPORTED' as const })
+}
+
+/**
+ * Blocks the thread for `ms` milliseconds; `false` where it may not block
+ * (a page's main thread, or no SharedArrayBuffer without cross-origin isolation).
+ */
+function sleepSync(ms: number): boolean {
+  if (typeof SharedArrayBuffer !== 'function') return false
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+    return true
+  } catch {
+    return false
+  }
 }
 
 type Observer = (event: 'write' | 'commit', a: number, b: number) => void
@@ -164,7 +186,13 @@ export function createWasmBackend(glue: WasmGlue): WasmBackend {
       return glue.cancel_wait(id)
     }
     waitRangeSync(start: number, end: number, timeoutMs: number): NativeWaitOutcome {
-      return glue.res_wait_range_sync(this.handle, start, end, timeoutMs) as NativeWaitOutcome
+      try {
+        return glue.res_wait_range_now(this.handle, start, end)
+      } catch (e) {
+        if ((e as NativeError).code !== 'ERR_STORAGE_TIMEOUT' || timeoutMs === 0) throw e
+        if (timeoutMs > 0 && sleepSync(timeoutMs)) throw e
+        throw unsupported('waitRangeSync cannot block on this WebAssembly thread; use waitRange')
+      }
     }
     containsRange(start: number, end: number): boolean {
       return glue.res_contains_range(this.handle, start, end)
@@ -249,11 +277,7 @@ export function createWasmBackend(glue: WasmGlue): WasmBackend {
   }
 
   const tokenHandle = (token: NativeToken): number => {
-    if (!(token instanceof WasmToken)) {
-      throw Object.assign(new Error('unsupported: a token of another backend'), {
-        code: 'ERR_STORAGE_UNSUPPORTED' as const,
-      })
-    }
+    if (!(token instanceof WasmToken)) throw unsupported('a token of another backend')
     return token.handle
   }
 

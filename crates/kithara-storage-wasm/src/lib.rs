@@ -428,16 +428,12 @@ pub fn cancel_wait(id: u32) -> bool {
     }
 }
 
-/// A wait that may not block: there is one thread, and blocking it would
-/// stop the very code that could decide the range. Answers only when the
-/// range is decided now; otherwise `Timeout` for `timeout_ms == 0`, else `Unsupported`.
+/// Answers a synchronous wait only when the range is decided now; otherwise
+/// withdraws it and fails with `Timeout`. Blocking is JavaScript's call
+/// (`backend-wasm-core.ts`): on one thread nothing could decide the range
+/// while it blocks.
 #[wasm_bindgen]
-pub fn res_wait_range_sync(
-    handle: u32,
-    start: f64,
-    end: f64,
-    timeout_ms: f64,
-) -> Result<String, JsValue> {
+pub fn res_wait_range_now(handle: u32, start: f64, end: f64) -> Result<String, JsValue> {
     let r = res(handle)?;
     match r
         .ext()
@@ -447,13 +443,7 @@ pub fn res_wait_range_sync(
         WaitRegistration::Decided(Err(e)) => Err(to_js_error(&e)),
         WaitRegistration::Pending(h) => {
             h.cancel();
-            if timeout_ms == 0.0 {
-                Err(to_js_error(&StorageError::Timeout))
-            } else {
-                Err(unsupported(
-                    "waitRangeSync cannot block on WebAssembly (single thread); use waitRange",
-                ))
-            }
+            Err(to_js_error(&StorageError::Timeout))
         }
     }
 }
