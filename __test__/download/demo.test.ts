@@ -6,15 +6,20 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { backendName } from '@kithara/storage'
 import anyTest, { type TestFn } from 'ava'
 import { type Nginx, makeFile, startNginx } from './nginx.js'
 
 const test = anyTest as TestFn<{ dir: string; nginx: Nginx }>
+// Files (MmapResource) need the native backend; under KITHARA_STORAGE_BACKEND=wasm these are skipped.
+const native = backendName() === 'native'
+const serial = native ? test.serial : test.serial.skip
 const root = resolve(__dirname, '../..')
 const MiB = 1024 * 1024
 const file = makeFile('remote.bin', 3 * MiB + 17, 9)
 
 test.before(async (t) => {
+  if (!native) return
   t.context.dir = mkdtempSync(join(tmpdir(), 'kithara-demo-test-'))
   t.context.nginx = await startNginx(join(t.context.dir, 'nginx'), [file])
 })
@@ -74,7 +79,7 @@ function demo(args: string[]): Run {
 
 const lines = (out: string): string[] => out.split('\n').filter(Boolean)
 
-test.serial('demo with its own server: downloads, verifies the sha256', async (t) => {
+serial('demo with its own server: downloads, verifies the sha256', async (t) => {
   const out = join(t.context.dir, 'own.bin')
   const { code, stdout, stderr } = await demo(['--size', String(2 * MiB + 5), '--rate', '0', '--fresh', '--out', out])
     .done
@@ -88,7 +93,7 @@ test.serial('demo with its own server: downloads, verifies the sha256', async (t
   t.true(existsSync(`${out}.ranges`))
 })
 
-test.serial('demo: Ctrl-C keeps what arrived, the rerun fetches only the rest', async (t) => {
+serial('demo: Ctrl-C keeps what arrived, the rerun fetches only the rest', async (t) => {
   const out = join(t.context.dir, 'resume.bin')
   const size = 4 * MiB
   // 256 KiB/s per connection: about 4 s for the whole file, interrupted well before.
@@ -126,7 +131,7 @@ test.serial('demo: Ctrl-C keeps what arrived, the rerun fetches only the rest', 
   t.true(lines(r3.stdout).includes('verify sha256 matches the served file'))
 })
 
-test.serial('demo with a URL (nginx) and an outfile', async (t) => {
+serial('demo with a URL (nginx) and an outfile', async (t) => {
   const out = join(t.context.dir, 'from-nginx.bin')
   const { code, stdout, stderr } = await demo([`${t.context.nginx.base}/${file.name}`, out, '--piece-size', '65536'])
     .done

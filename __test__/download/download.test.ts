@@ -10,18 +10,22 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Worker } from 'node:worker_threads'
-import { type ByteRange, CancellationToken, MmapResource, type ResourceBase } from '@kithara/storage'
+import { type ByteRange, CancellationToken, MmapResource, type ResourceBase, backendName } from '@kithara/storage'
 import anyTest, { type TestFn } from 'ava'
 import { download, planPieces } from '../../examples/download.js'
 import { type Nginx, type ServedFile, makeFile, startNginx } from './nginx.js'
 
 const MiB = 1024 * 1024
 const test = anyTest as TestFn<{ nginx: Nginx; big: ServedFile; small: ServedFile; dir: string }>
+// Files (MmapResource) need the native backend; under KITHARA_STORAGE_BACKEND=wasm these are skipped.
+const native = backendName() === 'native'
+const serial = native ? test.serial : test.serial.skip
 
 const big = makeFile('big.bin', 32 * MiB, 1)
 const small = makeFile('small.bin', 4 * MiB + 123, 2)
 
 test.before(async (t) => {
+  if (!native) return
   const dir = mkdtempSync(join(tmpdir(), 'kithara-nginx-'))
   t.context.dir = dir
   t.context.big = big
@@ -83,7 +87,7 @@ function startReader(r: ResourceBase, size: number): Promise<{ kind: string; sha
 
 const isSorted = (pieces: ByteRange[]): boolean => pieces.every((p, i) => i === 0 || pieces[i - 1].start < p.start)
 
-test.serial('parallel out-of-order Range download into mmap, in-order worker reader, hashes equal', async (t) => {
+serial('parallel out-of-order Range download into mmap, in-order worker reader, hashes equal', async (t) => {
   const { nginx } = t.context
   const size = big.data.length
   const r = openFile(tempFile(t), size)
@@ -109,7 +113,7 @@ test.serial('parallel out-of-order Range download into mmap, in-order worker rea
   r.close()
 })
 
-test.serial('createReadStream piped into a hash while pieces land', async (t) => {
+serial('createReadStream piped into a hash while pieces land', async (t) => {
   const { nginx } = t.context
   const size = big.data.length
   const r = openFile(tempFile(t), size)
@@ -133,7 +137,7 @@ test.serial('createReadStream piped into a hash while pieces land', async (t) =>
   r.close()
 })
 
-test.serial('range streams with start and end, on an active and on a committed resource', async (t) => {
+serial('range streams with start and end, on an active and on a committed resource', async (t) => {
   const { nginx } = t.context
   const file = small
   const size = file.data.length
@@ -160,7 +164,7 @@ test.serial('range streams with start and end, on an active and on a committed r
   r.close()
 })
 
-test.serial('createWriteStream fed by an HTTP response, then read back', async (t) => {
+serial('createWriteStream fed by an HTTP response, then read back', async (t) => {
   const { nginx } = t.context
   const file = small
   const r = MmapResource.open(new CancellationToken(), { path: tempFile(t) })
@@ -179,7 +183,7 @@ test.serial('createWriteStream fed by an HTTP response, then read back', async (
   r.close()
 })
 
-test.serial('an interrupted download resumes after reopen: earlier pieces kept, only the gaps fetched', async (t) => {
+serial('an interrupted download resumes after reopen: earlier pieces kept, only the gaps fetched', async (t) => {
   const { nginx } = t.context
   const size = big.data.length
   const path = tempFile(t)
@@ -235,7 +239,7 @@ test.serial('an interrupted download resumes after reopen: earlier pieces kept, 
   third.close()
 })
 
-test.serial('a connection dropped mid-piece leaves no range marked that was not written', async (t) => {
+serial('a connection dropped mid-piece leaves no range marked that was not written', async (t) => {
   const file = small
   const size = file.data.length
   // Its own nginx, so that killing it drops the connections of this test only.
