@@ -73,3 +73,16 @@ test('KITHARA_STORAGE_BACKEND=native uses the addon', (t) => {
   })
   t.is(out, 'native')
 })
+
+test('MmapResource on the WebAssembly backend is ERR_STORAGE_UNSUPPORTED', (t) => {
+  const out = run(
+    [
+      '-e',
+      `const api = require('@kithara/storage')
+       try { api.MmapResource.open(new api.CancellationToken(), { path: 'x' }); console.log('no error') }
+       catch (e) { console.log(e.name + ' ' + e.code) }`,
+    ],
+    { ...process.env, KITHARA_STORAGE_BACKEND: 'wasm' },
+  )
+  t.is(out, 'StorageError ERR_STORAGE_UNSUPPORTED')
+})
