@@ -124,6 +124,9 @@ impl Waiters {
 
     /// Removes and returns the waiters whose whole range lies inside `span`.
     pub(crate) fn take_within(&mut self, span: &Range<u64>) -> Vec<WaitCallback> {
+        if self.entries.is_empty() {
+            return Vec::new();
+        }
         let keys: Vec<WaiterKey> = self
             .entries
             .range((span.start, 0)..(span.end, 0))

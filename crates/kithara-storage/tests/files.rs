@@ -308,3 +308,43 @@ fn chunked_over_an_existing_committed_file_opens_it_committed() {
     assert_eq!(res.tmp_path(), None);
     assert_eq!(res.len(), Some(8));
 }
+
+#[test]
+fn chunked_commit_of_zero_bytes_stays_committed_and_empty() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("empty.bin");
+    let res = chunked(&path).unwrap();
+    res.commit(Some(0)).unwrap();
+    assert_eq!(res.len(), Some(0));
+    assert!(res.is_empty());
+    assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+}
+
+#[test]
+fn a_new_persisted_file_killed_before_any_flush_reopens_active_and_empty() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("fresh.bin");
+    let mut o = MmapOptions::new(&path);
+    o.persist_ranges = true;
+    let res: MmapResource = Resource::open(CancellationToken::new(), o.clone()).unwrap();
+    res.write_at(0, b"not yet recorded").unwrap();
+    // A kill -9 skips close and drop; leak the resource to get the same effect.
+    std::mem::forget(res);
+    let reopened: MmapResource = Resource::open(CancellationToken::new(), o).unwrap();
+    assert_eq!(reopened.status(), ResourceStatus::Active);
+    assert_eq!(reopened.next_gap(0, 16), Some(0..16));
+}
+
+#[test]
+fn a_directory_path_is_eisdir_with_its_errno() {
+    let dir = TempDir::new().unwrap();
+    match mmap_mode(dir.path(), OpenMode::Auto).unwrap_err() {
+        StorageError::Io {
+            source, syscall, ..
+        } => {
+            assert_eq!(source.raw_os_error(), Some(21));
+            assert_eq!(syscall, "open");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -35,9 +35,11 @@ use crate::{error::IoContext, OpenMode, StorageError, StorageResult};
 pub const DEFAULT_INITIAL_LEN: u64 = 64 * 1024;
 
 #[cfg(unix)]
-const EIO: i32 = libc::EIO;
+use libc::{EIO, EISDIR};
 #[cfg(not(unix))]
 const EIO: i32 = 5;
+#[cfg(not(unix))]
+const EISDIR: i32 = 21;
 
 /// With persisted ranges, the record is refreshed after this many bytes are written.
 const CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
@@ -211,7 +213,7 @@ impl Driver for MmapDriver {
         let existing_len = match fs::metadata(&path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(StorageError::io(
-                    std::io::Error::from(std::io::ErrorKind::IsADirectory),
+                    std::io::Error::from_raw_os_error(EISDIR),
                     "open",
                     Some(path),
                 ))
@@ -267,7 +269,9 @@ impl Driver for MmapDriver {
                     reserve(&file, &path, 0, size)?;
                 }
                 if persist_ranges {
-                    sidecar::remove(&path);
+                    // An empty record: if we die before the first checkpoint,
+                    // the reopen must not take the file for complete.
+                    sidecar::store(&path, &RangeSet::new(), None)?;
                 }
                 let map = map_rw(&file, &path)?;
                 (Some(file), map)

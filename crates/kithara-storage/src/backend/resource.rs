@@ -26,7 +26,8 @@ use super::{Driver, DriverIo, DriverState};
 use crate::{
     cancel::CancelWatch,
     waiter::{
-        WaitCallback, WaitHandle, WaitRegistration, WaitResult, WaiterHost, WaiterKey, Waiters,
+        block_on_wait, WaitCallback, WaitHandle, WaitOptions, WaitRegistration, WaitResult,
+        WaiterHost, WaiterKey, Waiters,
     },
     AvailabilityObserver, ResourceExt, ResourceStatus, StorageError, StorageResult, WaitOutcome,
 };
@@ -483,6 +484,14 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         self.inner.shared.register(range, callback)
     }
 
+    fn wait_range_with(&self, range: Range<u64>, opts: &WaitOptions) -> StorageResult<WaitOutcome> {
+        // Answer an available range before allocating anything for a wait.
+        if self.inner.shared.fast_ready(&range) {
+            return Ok(WaitOutcome::Ready);
+        }
+        block_on_wait(|cb| self.register_waiter(range, cb), opts)
+    }
+
     fn interrupt(&self) {
         let wakes = {
             let mut st = self.inner.shared.state.lock();
@@ -552,9 +561,11 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
             let woken = st.waiters.take_within(&span);
             shared.publish(&st);
             if self.inner.driver.checkpoint_due() {
-                // Data first, then the record that claims it.
-                self.inner.driver.flush()?;
-                self.inner.driver.persist_ranges(&st.available, None)?;
+                // Data first, then the record that claims it. Best effort: a
+                // record that fails to update only claims less than is there.
+                if self.inner.driver.flush().is_ok() {
+                    let _ = self.inner.driver.persist_ranges(&st.available, None);
+                }
             }
             woken
         };

@@ -113,11 +113,6 @@ pub(crate) fn store(
     fs::rename(&tmp, &target).ctx("rename", &target)
 }
 
-/// Deletes the record of `data`, if any.
-pub(crate) fn remove(data: &Path) {
-    let _ = fs::remove_file(path_of(data));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -197,9 +197,17 @@ impl AtomicChunked<MmapResource> {
             o.mode = match intent {
                 OpenIntent::Fresh => OpenMode::ReadWrite,
                 OpenIntent::Reopen if template.mode == OpenMode::ReadOnly => OpenMode::ReadOnly,
-                OpenIntent::Reopen => OpenMode::Auto,
+                OpenIntent::Reopen => {
+                    // An empty committed file would otherwise reopen as new.
+                    o.initial_len = Some(0);
+                    OpenMode::Auto
+                }
             };
-            Resource::open(cancel.clone(), o)
+            let res: MmapResource = Resource::open(cancel.clone(), o)?;
+            if intent == OpenIntent::Reopen && res.len().is_none() {
+                res.commit(Some(0))?;
+            }
+            Ok(res)
         })
     }
 }
