@@ -348,3 +348,16 @@ fn a_directory_path_is_eisdir_with_its_errno() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn chunked_fail_discards_the_temp_and_refuses_reactivation() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("seg.bin");
+    let res = chunked(&path).unwrap();
+    res.write_at(0, b"hello").unwrap();
+    res.fail("network down".into());
+    assert!(matches!(res.reactivate(), Err(StorageError::Failed(r)) if r == "network down"));
+    assert!(matches!(res.commit(None), Err(StorageError::Failed(_))));
+    assert!(!path.exists());
+    assert!(!dir.path().join("seg.bin.tmp").exists());
+}

@@ -10,27 +10,28 @@
 #![allow(unsafe_code)]
 
 use std::{
-    cell::Cell,
     io,
     mem::MaybeUninit,
     ptr,
     sync::{
-        atomic::{AtomicPtr, Ordering},
+        atomic::{compiler_fence, AtomicBool, AtomicPtr, Ordering},
         Once,
     },
 };
 
 thread_local! {
     // Const-initialised, no destructor: safe to touch from a signal handler.
-    static IN_COPY: Cell<bool> = const { Cell::new(false) };
-    static FAULTED: Cell<bool> = const { Cell::new(false) };
+    // Atomics (not Cells) so the compiler cannot assume the handler leaves
+    // them alone across the copy.
+    static IN_COPY: AtomicBool = const { AtomicBool::new(false) };
+    static FAULTED: AtomicBool = const { AtomicBool::new(false) };
 }
 
 static INSTALL: Once = Once::new();
 static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
 
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    if IN_COPY.with(Cell::get) {
+    if IN_COPY.with(|c| c.load(Ordering::SeqCst)) {
         // SAFETY: `info` is the kernel's siginfo for this SIGBUS; `si_addr` is
         // the faulting address. Mapping one anonymous page over it with
         // MAP_FIXED replaces only that page of our own mapping; mmap is
@@ -47,7 +48,7 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
                 0,
             );
             if mapped != libc::MAP_FAILED {
-                FAULTED.with(|f| f.set(true));
+                FAULTED.with(|f| f.store(true, Ordering::SeqCst));
                 return;
             }
         }
@@ -100,12 +101,15 @@ fn install() {
 /// becomes `Err(EIO)` instead of killing the process.
 pub(crate) fn guarded<T>(copy: impl FnOnce() -> T) -> io::Result<T> {
     install();
-    FAULTED.with(|f| f.set(false));
-    IN_COPY.with(|c| c.set(true));
+    FAULTED.with(|f| f.store(false, Ordering::SeqCst));
+    IN_COPY.with(|c| c.store(true, Ordering::SeqCst));
+    // The handler runs on this thread between these fences: keep the copy
+    // inside them and re-read the flag after it.
+    compiler_fence(Ordering::SeqCst);
     let out = copy();
-    IN_COPY.with(|c| c.set(false));
-    if FAULTED.with(Cell::get) {
-        FAULTED.with(|f| f.set(false));
+    compiler_fence(Ordering::SeqCst);
+    IN_COPY.with(|c| c.store(false, Ordering::SeqCst));
+    if FAULTED.with(|f| f.swap(false, Ordering::SeqCst)) {
         // EIO, as a disk error: the bytes behind the mapping are gone.
         return Err(io::Error::from_raw_os_error(libc::EIO));
     }

@@ -67,7 +67,10 @@ fn replace_file(path: &Path, data: &[u8], durable: bool) -> StorageResult<()> {
         .suffix(".atomic")
         .tempfile_in(dir)
         .ctx("open", dir)?;
-    tmp.write_all(data).ctx("write", tmp.path())?;
+    // Through the File itself: tempfile's own Write wraps the OS error and
+    // loses its errno.
+    let tmp_path = tmp.path().to_path_buf();
+    tmp.as_file_mut().write_all(data).ctx("write", &tmp_path)?;
     if durable {
         tmp.as_file().sync_all().ctx("fsync", tmp.path())?;
     }
@@ -91,6 +94,9 @@ impl<R: ResourceExt> ResourceExt for Atomic<R> {
     }
     fn close(&self) {
         self.inner.close();
+    }
+    fn reactivate(&self) -> StorageResult<()> {
+        self.inner.reactivate()
     }
     forward_resource_ext!(inner);
 }

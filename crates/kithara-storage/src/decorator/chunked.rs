@@ -45,6 +45,9 @@ pub struct AtomicChunked<R: ResourceExt = MmapResource> {
     canonical: PathBuf,
     inner: RwLock<Arc<R>>,
     claim: Mutex<Option<Claim>>,
+    /// Set when `fail` discarded the temp before commit: the data is gone,
+    /// so the resource can no longer be reactivated.
+    discarded: Mutex<Option<String>>,
     factory: Option<Factory<R>>,
 }
 
@@ -136,6 +139,7 @@ impl<R: ResourceExt> AtomicChunked<R> {
             canonical,
             inner: RwLock::new(Arc::new(inner)),
             claim: Mutex::new(Some(claim)),
+            discarded: Mutex::new(None),
             factory: Some(Box::new(factory)),
         })
     }
@@ -147,6 +151,7 @@ impl<R: ResourceExt> AtomicChunked<R> {
             canonical,
             inner: RwLock::new(Arc::new(inner)),
             claim: Mutex::new(None),
+            discarded: Mutex::new(None),
             factory: None,
         }
     }
@@ -166,10 +171,14 @@ impl<R: ResourceExt> AtomicChunked<R> {
         Arc::clone(&self.inner.read())
     }
 
-    /// Deletes the temp and releases the claim, if still held.
-    fn abandon(&self) {
-        if let Some(claim) = self.claim.lock().take() {
-            let _ = fs::remove_file(&claim.tmp);
+    /// Deletes the temp and releases the claim, if still held; returns whether it was.
+    fn abandon(&self) -> bool {
+        match self.claim.lock().take() {
+            Some(claim) => {
+                let _ = fs::remove_file(&claim.tmp);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -235,8 +244,19 @@ impl<R: ResourceExt> ResourceExt for AtomicChunked<R> {
     }
 
     fn fail(&self, reason: String) {
-        self.current().fail(reason);
-        self.abandon();
+        self.current().fail(reason.clone());
+        if self.abandon() {
+            *self.discarded.lock() = Some(reason);
+        }
+    }
+
+    fn reactivate(&self) -> StorageResult<()> {
+        if let Some(reason) = self.discarded.lock().clone() {
+            if !self.current().is_closed() {
+                return Err(StorageError::Failed(reason));
+            }
+        }
+        self.current().reactivate()
     }
 
     fn close(&self) {
@@ -253,6 +273,6 @@ impl<R: ResourceExt> ResourceExt for AtomicChunked<R> {
 
 impl<R: ResourceExt> Drop for AtomicChunked<R> {
     fn drop(&mut self) {
-        self.abandon();
+        let _ = self.abandon();
     }
 }

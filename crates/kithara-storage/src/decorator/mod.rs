@@ -22,9 +22,6 @@ macro_rules! forward_resource_ext {
         fn next_gap(&self, from: u64, limit: u64) -> Option<std::ops::Range<u64>> {
             self.$target().next_gap(from, limit)
         }
-        fn reactivate(&self) -> crate::StorageResult<()> {
-            self.$target().reactivate()
-        }
         fn read_at(&self, offset: u64, buf: &mut [u8]) -> crate::StorageResult<usize> {
             self.$target().read_at(offset, buf)
         }
