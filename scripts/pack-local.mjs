@@ -59,7 +59,8 @@ if (!skipBuild) {
   const script = mainOnly ? 'build:ts' : 'build'
   log(`building (npm run ${script})`)
   execFileSync('npm', ['run', script], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
-  if (pkg.scripts?.['build:wasm'] && !skipWasm) {
+  // The wasm backend, when the package has one and `build` does not already make it.
+  if (pkg.scripts?.['build:wasm'] && !pkg.scripts.build?.includes('build:wasm') && !skipWasm) {
     log('building the WebAssembly backend (npm run build:wasm)')
     execFileSync('npm', ['run', 'build:wasm'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
   }
