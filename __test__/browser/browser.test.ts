@@ -96,10 +96,10 @@ test('the browser entry runs write/wait/read/commit/eof/cancel/AbortSignal/cover
     if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) pageErrors.push(`${r.status()} ${r.url()}`)
   })
   await page.goto(url)
-  await page.waitForFunction(() => (window as { __results?: unknown }).__results !== undefined, undefined, {
+  await page.waitForFunction(() => (globalThis as { __results?: unknown }).__results !== undefined, undefined, {
     timeout: 120_000,
   })
-  const results = (await page.evaluate(() => (window as { __results?: unknown }).__results)) as Result[]
+  const results = (await page.evaluate(() => (globalThis as { __results?: unknown }).__results)) as Result[]
 
   t.deepEqual(pageErrors, [])
   t.true(results.length >= 10, `scenarios reported: ${results.map((r) => r.name).join(', ')}`)
