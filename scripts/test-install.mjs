@@ -173,6 +173,15 @@ check('the binary is found without KITHARA_STORAGE_BACKEND', () => {
   if (out !== 'native') throw new Error(`backend is ${out}`)
 })
 
+check('the WebAssembly fallback ships in the main package and loads', () => {
+  const script = `const api = require('@kithara/storage')
+    const r = api.MemResource.open(new api.CancellationToken())
+    r.writeAll(new Uint8Array([5, 6]))
+    console.log(api.backendName() + ' ' + [...r.readAll()].join(','))`
+  const out = run('node', ['-e', script], { KITHARA_STORAGE_BACKEND: 'wasm' }).trim()
+  if (out !== 'wasm 5,6') throw new Error(out)
+})
+
 check('TypeScript: tsc --strict --module nodenext --moduleResolution nodenext', () => {
   // A typical consumer has typescript and @types/node; taken from this repo so
   // the check needs no registry.
