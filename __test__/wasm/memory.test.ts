@@ -1,0 +1,67 @@
+/**
+ * The WebAssembly backend returns memory on close(): after a warm-up, 10,000
+ * open / wait / write / read / close cycles leave the module's linear memory
+ * (which can only grow) exactly as large as it was.
+ *
+ * A resource's memory returns on close(). A token has no close(): its small
+ * table entry (~80 bytes) returns when JavaScript collects the token, so the
+ * fresh-token-per-cycle test lets the collector run now and then, as any
+ * long-running program's does.
+ */
+import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import test from 'ava'
+
+// Before the facade picks its backend (each ava file runs in its own process).
+process.env.KITHARA_STORAGE_BACKEND = 'wasm'
+
+import { backendName, CancellationToken, MemResource } from '@kithara/storage'
+
+// The facade loads this same glue module (same path, so the same instance).
+const glue = require(join(__dirname, '..', '..', 'pkg-wasm', 'kithara_storage_wasm.node.cjs')) as {
+  wasm_memory(): { buffer: ArrayBuffer }
+}
+const memoryBytes = (): number => glue.wasm_memory().buffer.byteLength
+
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+
+/** A full collection, then a macrotask so FinalizationRegistry callbacks run. */
+async function collectGarbage(): Promise<void> {
+  gc()
+  await new Promise((r) => setTimeout(r, 0))
+}
+
+async function cycles(n: number, data: Uint8Array, token?: CancellationToken): Promise<void> {
+  const buf = new Uint8Array(4096)
+  for (let i = 0; i < n; i++) {
+    const r = MemResource.open(token ?? new CancellationToken())
+    const pendingWait = r.waitRange(0, data.length + 1)
+    r.writeAt(0, data)
+    r.readAt(data.length - buf.length, buf)
+    r.close()
+    await pendingWait.catch((e: { code?: string }) => {
+      if (e.code !== 'ERR_STORAGE_CLOSED') throw e
+    })
+    if (token === undefined && i % 500 === 499) await collectGarbage()
+  }
+}
+
+test.serial('fresh token per cycle: 10,000 open/write/close cycles do not grow wasm memory', async (t) => {
+  t.is(backendName(), 'wasm')
+  const data = new Uint8Array(64 * 1024).fill(0xab)
+  await cycles(1000, data)
+  const warm = memoryBytes()
+  await cycles(10_000, data)
+  t.is(memoryBytes(), warm, `memory grew from ${warm} to ${memoryBytes()} bytes`)
+})
+
+test.serial('shared token: 10,000 cycles do not grow wasm memory', async (t) => {
+  const data = new Uint8Array(64 * 1024).fill(0xab)
+  const token = new CancellationToken()
+  await cycles(1000, data, token)
+  const warm = memoryBytes()
+  await cycles(10_000, data, token)
+  t.is(memoryBytes(), warm, `memory grew from ${warm} to ${memoryBytes()} bytes`)
+})
