@@ -1,55 +1,18 @@
 //! Core errors as JavaScript `Error` objects carrying `code`, and for I/O
 //! errors `errno`, `syscall` and `path`, as Node's own `fs` errors do.
 
-use std::io;
-
 use kithara_storage::StorageError;
 use napi::{bindgen_prelude::Object, Env, JsValue, Status};
-
-/// The stable `code` of a core error (see `StorageErrorCode` in `src/native.ts`).
-pub fn code_of(err: &StorageError) -> &'static str {
-    match err {
-        StorageError::Io { .. } => "ERR_STORAGE_IO",
-        StorageError::InvalidRange { .. } => "ERR_STORAGE_INVALID_RANGE",
-        StorageError::Failed(_) => "ERR_STORAGE_FAILED",
-        StorageError::Cancelled => "ERR_STORAGE_CANCELLED",
-        StorageError::TmpClaimed(_) => "ERR_STORAGE_TMP_CLAIMED",
-        StorageError::Committed => "ERR_STORAGE_COMMITTED",
-        StorageError::ReadOnly => "ERR_STORAGE_READ_ONLY",
-        StorageError::Closed => "ERR_STORAGE_CLOSED",
-        StorageError::Timeout => "ERR_STORAGE_TIMEOUT",
-        StorageError::Unsupported(_) => "ERR_STORAGE_UNSUPPORTED",
-        // The core's enum is non-exhaustive; a variant added later is still a
-        // storage error, and Unsupported is the most honest fallback.
-        _ => "ERR_STORAGE_UNSUPPORTED",
-    }
-}
-
-/// The negative errno Node puts on `fs` errors: the OS code when there is
-/// one, else the errno that matches the kind the core synthesised.
-fn errno_of(source: &io::Error) -> Option<i32> {
-    if let Some(code) = source.raw_os_error() {
-        return Some(-code);
-    }
-    match source.kind() {
-        io::ErrorKind::FileTooLarge => Some(-libc::EFBIG),
-        io::ErrorKind::OutOfMemory => Some(-libc::ENOMEM),
-        _ => None,
-    }
-}
 
 /// Builds the JavaScript `Error` for `err`: message = the core's `Display`.
 pub fn error_object<'env>(env: &'env Env, err: &StorageError) -> napi::Result<Object<'env>> {
     let mut obj = env.create_error(napi::Error::from_reason(err.to_string()))?;
-    obj.set("code", code_of(err))?;
+    obj.set("code", err.code())?;
     match err {
-        StorageError::Io {
-            source,
-            syscall,
-            path,
-        } => {
-            if let Some(errno) = errno_of(source) {
-                obj.set("errno", errno)?;
+        StorageError::Io { syscall, path, .. } => {
+            if let Some(errno) = err.errno() {
+                // Negative, as Node's fs errors have it.
+                obj.set("errno", -errno)?;
             }
             obj.set("syscall", *syscall)?;
             if let Some(path) = path {

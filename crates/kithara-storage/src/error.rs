@@ -84,6 +84,38 @@ impl StorageError {
     pub fn invalid_range(start: u64, end: u64) -> Self {
         Self::InvalidRange { start, end }
     }
+
+    /// The stable code every binding reports for this error
+    /// (`ERR_STORAGE_IO`, `ERR_STORAGE_CLOSED`, ...), one per variant.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Io { .. } => "ERR_STORAGE_IO",
+            Self::InvalidRange { .. } => "ERR_STORAGE_INVALID_RANGE",
+            Self::Failed(_) => "ERR_STORAGE_FAILED",
+            Self::Cancelled => "ERR_STORAGE_CANCELLED",
+            Self::TmpClaimed(_) => "ERR_STORAGE_TMP_CLAIMED",
+            Self::Committed => "ERR_STORAGE_COMMITTED",
+            Self::ReadOnly => "ERR_STORAGE_READ_ONLY",
+            Self::Closed => "ERR_STORAGE_CLOSED",
+            Self::Timeout => "ERR_STORAGE_TIMEOUT",
+            Self::Unsupported(_) => "ERR_STORAGE_UNSUPPORTED",
+        }
+    }
+
+    /// The OS error number of an `Io` error: the OS's own code, or for the
+    /// limits the crate enforces itself (a memory resource's `max_len`, an
+    /// allocation failure) the POSIX number of the matching condition
+    /// (`EFBIG` 27, `ENOMEM` 12, the same on Linux, macOS and Windows' CRT).
+    pub fn errno(&self) -> Option<i32> {
+        let Self::Io { source, .. } = self else {
+            return None;
+        };
+        source.raw_os_error().or(match source.kind() {
+            io::ErrorKind::FileTooLarge => Some(27),
+            io::ErrorKind::OutOfMemory => Some(12),
+            _ => None,
+        })
+    }
 }
 
 impl From<io::Error> for StorageError {
