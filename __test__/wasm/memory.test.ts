@@ -30,7 +30,8 @@ const gc = runInNewContext('gc') as () => void
 /** A full collection, then a macrotask so FinalizationRegistry callbacks run. */
 async function collectGarbage(): Promise<void> {
   gc()
-  await new Promise((r) => setTimeout(r, 0))
+  // V8 queues the finalizer callbacks as a task of their own; give it a couple of turns.
+  for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 0))
 }
 
 async function cycles(n: number, data: Uint8Array, token?: CancellationToken): Promise<void> {
@@ -44,17 +45,21 @@ async function cycles(n: number, data: Uint8Array, token?: CancellationToken): P
     await pendingWait.catch((e: { code?: string }) => {
       if (e.code !== 'ERR_STORAGE_CLOSED') throw e
     })
-    if (token === undefined && i % 500 === 499) await collectGarbage()
+    if (token === undefined && i % 200 === 199) await collectGarbage()
   }
 }
 
 test.serial('fresh token per cycle: 10,000 open/write/close cycles do not grow wasm memory', async (t) => {
   t.is(backendName(), 'wasm')
   const data = new Uint8Array(64 * 1024).fill(0xab)
-  await cycles(1000, data)
+  await cycles(2000, data)
+  await collectGarbage()
   const warm = memoryBytes()
   await cycles(10_000, data)
-  t.is(memoryBytes(), warm, `memory grew from ${warm} to ${memoryBytes()} bytes`)
+  // When the collector runs is up to V8, so allow two 64 KiB pages of slack:
+  // keeping even 64 bytes per cycle would grow it by ten pages.
+  const grown = memoryBytes() - warm
+  t.true(grown <= 2 * 65536, `memory grew by ${grown} bytes (from ${warm})`)
 })
 
 test.serial('shared token: 10,000 cycles do not grow wasm memory', async (t) => {
