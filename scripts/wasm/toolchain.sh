@@ -23,12 +23,22 @@ wasm_toolchain_setup() {
     _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" ||
       { _as_root apt-get update && _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; }
   fi
-  # rustup's bundled lld links wasm; Debian's rustc-web does not ship one.
-  local sysroot
-  sysroot=$(rustc --print sysroot)
-  WASM_LINKER=${WASM_LINKER:-$sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld}
+  # Debian's rustc-web ships no linker for wasm: use rustup's bundled rust-lld
+  # when there is a rustup toolchain, else Debian's wasm-ld (package lld).
+  if [ -z "${WASM_LINKER:-}" ]; then
+    local sysroot host
+    if command -v rustc >/dev/null && sysroot=$(rustc --print sysroot 2>/dev/null); then
+      host=$(rustc -vV | sed -n 's/^host: //p')
+      WASM_LINKER=$sysroot/lib/rustlib/$host/bin/rust-lld
+    fi
+    if [ ! -x "${WASM_LINKER:-}" ]; then
+      command -v wasm-ld >/dev/null ||
+        _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lld
+      WASM_LINKER=$(command -v wasm-ld)
+    fi
+  fi
   if [ ! -x "$WASM_LINKER" ]; then
-    echo "wasm toolchain: no rust-lld at $WASM_LINKER (set WASM_LINKER)" >&2
+    echo "wasm toolchain: no wasm linker at '$WASM_LINKER' (set WASM_LINKER)" >&2
     return 1
   fi
   export WASM_LINKER WASM_TARGET_DIR
