@@ -152,11 +152,7 @@ onTmpfs('tmpfs full: Atomic.writeAll fails ENOSPC and the old version stays, wit
   const a = new Atomic(MmapResource.open(new CancellationToken(), { path }))
   t.teardown(() => a.close())
   const e = t.throws(() => a.writeAll(Buffer.alloc(600 * 1024, 0x43)))
-  // errno: see the test.failing below.
-  t.true(e instanceof StorageError)
-  t.is((e as StorageError).code, 'ERR_STORAGE_IO')
-  t.is((e as StorageError).syscall, 'write')
-  t.regex((e as StorageError).message, /No space left on device/)
+  assertDiskFull(t, e, ENOSPC)
   t.true(readFileSync(path).equals(old))
   t.deepEqual(
     readdirSync(MOUNT).filter((f) => f.endsWith('.atomic')),
@@ -195,25 +191,6 @@ onTmpfs('tmpfs full: AtomicChunked fails ENOSPC in its temp; the canonical path 
   t.false(existsSync(`${path}.tmp`))
   r.close()
 })
-
-// KNOWN BUG (core, decorator/atomic.rs): Atomic writes its temp through
-// tempfile's `Write`, which wraps the OS error with the temp's path; the
-// wrapped io::Error has no raw_os_error, so the binding cannot give errno
-// (EFBIG still gets one from its ErrorKind fallback, ENOSPC does not).
-// Remove `.failing` once the errno arrives.
-;(skipReason ? test.skip : test.serial.failing)(
-  'tmpfs full: Atomic.writeAll ENOSPC error carries errno -ENOSPC',
-  (t) => {
-    emptyMount()
-    const path = join(MOUNT, 'config.bin')
-    writeFileSync(path, Buffer.alloc(100 * 1024, 0x42))
-    fillDisk(200 * 1024)
-    const a = new Atomic(MmapResource.open(new CancellationToken(), { path }))
-    t.teardown(() => a.close())
-    const e = t.throws(() => a.writeAll(Buffer.alloc(600 * 1024, 0x43)))
-    assertDiskFull(t, e, ENOSPC)
-  },
-)
 
 test('RLIMIT_FSIZE: writes past the limit throw ERR_STORAGE_IO EFBIG; no SIGXFSZ; commit works (child)', (t) => {
   if (process.platform === 'win32') {
