@@ -338,8 +338,12 @@ pub fn res_write_at(handle: u32, offset: f64, data: &[u8]) -> Result<(), JsValue
     js(res(handle)?.ext().write_at(offset as u64, data))
 }
 
+/// Reads are staged through a buffer of at most this size, so a read into a
+/// huge JavaScript buffer does not grow the module's memory for good.
+const READ_CHUNK: usize = 64 * 1024;
+
 thread_local! {
-    /// Reused read buffer, so a read costs no allocation once warm.
+    /// Reused staging buffer, so a read costs no allocation once warm.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -348,21 +352,28 @@ thread_local! {
 pub fn res_read_at(handle: u32, offset: f64, buf: &Uint8Array) -> Result<f64, JsValue> {
     let r = res(handle)?;
     let want = buf.length() as usize;
+    let offset = offset as u64;
     SCRATCH.with(|s| {
         let mut scratch = s.borrow_mut();
-        if scratch.len() < want {
-            scratch.resize(want, 0);
+        let mut done = 0usize;
+        // One thread: nothing can write between the chunks, so they read one consistent state.
+        while done < want {
+            let chunk = (want - done).min(READ_CHUNK);
+            if scratch.len() < chunk {
+                scratch.resize(chunk, 0);
+            }
+            let n = r
+                .ext()
+                .read_at(offset + done as u64, &mut scratch[..chunk])
+                .map_err(|e| to_js_error(&e))?;
+            buf.subarray(done as u32, (done + n) as u32)
+                .copy_from(&scratch[..n]);
+            done += n;
+            if n < chunk {
+                break;
+            }
         }
-        let n = r
-            .ext()
-            .read_at(offset as u64, &mut scratch[..want])
-            .map_err(|e| to_js_error(&e))?;
-        buf.subarray(0, n as u32).copy_from(&scratch[..n]);
-        // Do not keep a huge buffer alive after one big read.
-        if scratch.len() > 1 << 20 {
-            *scratch = Vec::new();
-        }
-        Ok(n as f64)
+        Ok(done as f64)
     })
 }
 
