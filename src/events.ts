@@ -9,6 +9,7 @@
  * a handful of listener calls per turn. The order of writes and the commit
  * is kept: the commit comes after every write queued before it.
  */
+import { describeReceived } from './validate.js'
 import { toStorageError } from './errors.js'
 import type { NativeResource } from './native.js'
 
@@ -161,7 +162,7 @@ function hubOf(native: NativeResource): ProgressHub {
 /** Validates an event name and listener (Node's codes). */
 function validateListener(event: unknown, listener: unknown, site: unknown): asserts event is ResourceEventName {
   if (event !== 'write' && event !== 'commit') {
-    const err = new TypeError(`The argument 'event' must be one of: 'write', 'commit'. Received ${String(event)}`)
+    const err = new TypeError(`The argument 'event' must be one of: 'write', 'commit'. ${describeReceived(event)}`)
     Object.defineProperty(err, 'code', { value: 'ERR_INVALID_ARG_VALUE', enumerable: true })
     captureAt(err, site)
     throw err

@@ -270,7 +270,9 @@ export function createWriteStream(resource: ResourceBase, options: WriteStreamOp
       }
     },
     destroy(this: Writable, err, cb) {
-      if (err && err !== resourceError && !this.writableFinished) {
+      // A committed resource is complete: an aborted writer that wrote
+      // nothing must not make its bytes unreadable.
+      if (err && err !== resourceError && !this.writableFinished && resource.status().kind !== 'committed') {
         try {
           resource.fail(failureReason(err))
         } catch {

@@ -255,3 +255,22 @@ fn storage_resource_dispatches_to_either_backend() {
     assert!(matches!(mem, StorageResource::Mem(_)));
     assert_eq!(mem.path(), None);
 }
+
+#[test]
+fn large_writes_go_through_the_file_and_read_back_through_the_mapping() {
+    let dir = TempDir::new().unwrap();
+    let res = mmap_at(&dir.path().join("large.bin"));
+    let big: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+    // Large pieces (written with pwrite) mixed with small ones (copied into
+    // the mapping), out of order and overlapping.
+    res.write_at(1 << 20, &big[1 << 20..]).unwrap();
+    res.write_at(0, &big[..100]).unwrap();
+    res.write_at(100, &big[100..1 << 20]).unwrap();
+    res.write_at(2 << 20, &big[2 << 20..(2 << 20) + 10])
+        .unwrap();
+    let mut out = vec![0u8; big.len()];
+    assert_eq!(res.read_at(0, &mut out).unwrap(), big.len());
+    assert!(out == big);
+    res.commit(None).unwrap();
+    assert_eq!(std::fs::read(dir.path().join("large.bin")).unwrap(), big);
+}

@@ -142,6 +142,28 @@ fn map_rw(file: &File, path: &Path) -> StorageResult<Map> {
     Ok(Map::Rw(map))
 }
 
+/// Writes of at least this many bytes go to the file with `pwrite`; smaller
+/// ones are copied into the mapping, where a call costs no system call.
+const DIRECT_WRITE_MIN: usize = 64 * 1024;
+
+/// `pwrite` the whole of `data` at `offset`.
+fn write_file_at(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(data, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let mut done = 0;
+        while done < data.len() {
+            done += file.seek_write(&data[done..], offset + done as u64)?;
+        }
+        Ok(())
+    }
+}
+
 /// Extends `file` from `from` to `to` bytes with disk blocks reserved, so
 /// writing through the mapping cannot hit a full disk.
 fn reserve(file: &File, path: &Path, from: u64, to: u64) -> StorageResult<()> {
@@ -328,6 +350,24 @@ impl MmapDriver {
         Ok(())
     }
 
+    /// Writes a large piece with `pwrite` instead of through the mapping.
+    ///
+    /// The page cache is shared, so the mapping sees the bytes at once; but a
+    /// fresh page written through the mapping costs a page fault each (and on
+    /// ext4 an extent conversion per fault), which `pwrite` does in bulk.
+    fn write_through_file(&self, m: &Mapping, offset: u64, data: &[u8]) -> StorageResult<()> {
+        let file = m.file.as_ref().ok_or(StorageError::Closed)?;
+        write_file_at(file, data, offset).ctx("write", &self.path)?;
+        self.count_unpersisted(data.len());
+        Ok(())
+    }
+
+    fn count_unpersisted(&self, n: usize) {
+        if self.persist {
+            self.unpersisted.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
     /// Grows the file to hold `end` bytes: at least double, blocks reserved.
     fn grow(&self, m: &mut Mapping, end: u64) -> StorageResult<()> {
         let current = m.map.bytes().len() as u64;
@@ -377,12 +417,25 @@ impl DriverIo for MmapDriver {
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
+        let end = offset + data.len() as u64;
+        let direct = data.len() >= DIRECT_WRITE_MIN;
+        if direct {
+            // Fits the mapping already: the file write needs only the read
+            // lock, so readers of the mapping go on meanwhile.
+            let m = self.mapping.read();
+            self.check(&m, "write")?;
+            if matches!(m.map, Map::Rw(_)) && end <= m.map.bytes().len() as u64 {
+                return self.write_through_file(&m, offset, data);
+            }
+        }
         let mut m = self.mapping.write();
         self.check(&m, "write")?;
-        let end = offset + data.len() as u64;
         self.ensure_writable(&mut m)?;
         if end > m.map.bytes().len() as u64 {
             self.grow(&mut m, end)?;
+        }
+        if direct {
+            return self.write_through_file(&m, offset, data);
         }
         let Map::Rw(map) = &mut m.map else {
             return Err(StorageError::Closed);
@@ -394,10 +447,7 @@ impl DriverIo for MmapDriver {
             self.mark_damaged(&mut m);
             return Err(StorageError::io(e, "write", Some(self.path.clone())));
         }
-        if self.persist {
-            self.unpersisted
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
-        }
+        self.count_unpersisted(data.len());
         Ok(())
     }
 
