@@ -106,6 +106,8 @@ pub struct MmapDriver {
     persist: bool,
     mapping: RwLock<Mapping>,
     unpersisted: AtomicU64,
+    /// End of the highest byte ever written (or present at open).
+    written_end: AtomicU64,
 }
 
 impl std::fmt::Debug for MmapDriver {
@@ -310,6 +312,7 @@ impl Driver for MmapDriver {
                 damaged: false,
             }),
             unpersisted: AtomicU64::new(0),
+            written_end: AtomicU64::new(existing_len.unwrap_or(0)),
         };
         Ok((driver, init))
     }
@@ -358,11 +361,14 @@ impl MmapDriver {
     fn write_through_file(&self, m: &Mapping, offset: u64, data: &[u8]) -> StorageResult<()> {
         let file = m.file.as_ref().ok_or(StorageError::Closed)?;
         write_file_at(file, data, offset).ctx("write", &self.path)?;
-        self.count_unpersisted(data.len());
+        self.note_written(offset, data.len());
         Ok(())
     }
 
-    fn count_unpersisted(&self, n: usize) {
+    /// Bookkeeping after a successful write of `n` bytes at `offset`.
+    fn note_written(&self, offset: u64, n: usize) {
+        self.written_end
+            .fetch_max(offset + n as u64, Ordering::Relaxed);
         if self.persist {
             self.unpersisted.fetch_add(n as u64, Ordering::Relaxed);
         }
@@ -418,7 +424,10 @@ impl DriverIo for MmapDriver {
 
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
         let end = offset + data.len() as u64;
-        let direct = data.len() >= DIRECT_WRITE_MIN;
+        // Large writes into fresh territory (past every byte written so far)
+        // go to the file; rewrites of written pages are cheaper as a copy.
+        let direct =
+            data.len() >= DIRECT_WRITE_MIN && end > self.written_end.load(Ordering::Relaxed);
         if direct {
             // Fits the mapping already: the file write needs only the read
             // lock, so readers of the mapping go on meanwhile.
@@ -447,7 +456,7 @@ impl DriverIo for MmapDriver {
             self.mark_damaged(&mut m);
             return Err(StorageError::io(e, "write", Some(self.path.clone())));
         }
-        self.count_unpersisted(data.len());
+        self.note_written(offset, data.len());
         Ok(())
     }
 
