@@ -125,10 +125,12 @@ impl From<io::Error> for StorageError {
 }
 
 /// Adds the failing step and path to an `io::Result`.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) trait IoContext<T> {
     fn ctx(self, syscall: &'static str, path: &std::path::Path) -> StorageResult<T>;
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl<T> IoContext<T> for io::Result<T> {
     fn ctx(self, syscall: &'static str, path: &std::path::Path) -> StorageResult<T> {
         self.map_err(|e| StorageError::io(e, syscall, Some(path.to_path_buf())))
