@@ -1,7 +1,7 @@
 /**
  * A file truncated under the mapping by another process (`truncate -s 0`):
  * touching the mapping must not kill the process (SIGBUS). The core's
- * choice (documented in docs/GUARANTEES.md): the access fails with
+ * choice (documented in the README, "Guarantees"): the access fails with
  * ERR_STORAGE_IO, errno -EIO, and the resource keeps answering EIO until a
  * commit or reactivate maps the file afresh. Run in a child process, so a
  * regression kills the child and not the suite.
