@@ -12,6 +12,7 @@ import { CancellationToken, MemResource, MmapResource, type ResourceBase } from 
 import test from 'ava'
 import { SEED } from './seed.js'
 import { ROOT, scratchDir } from './util.js'
+import { xorshift } from '../../scripts/reliability/xorshift.cjs'
 
 const WORKER = join(ROOT, 'scripts/reliability/stress-worker.mjs')
 const SIZE = 2 * 1024 * 1024
@@ -96,15 +97,7 @@ for (const kind of ['mmap', 'mem'] as const) {
       const common = { handle, seed, size: SIZE, stop, waitTimeoutMs: WAIT_BOUND_MS }
 
       // Main-thread async waiters, registered before any write.
-      let x = (seed >>> 0) | 1
-      const rand = (n: number): number => {
-        x ^= x << 13
-        x >>>= 0
-        x ^= x >>> 17
-        x ^= x << 5
-        x >>>= 0
-        return x % n
-      }
+      const rand = xorshift(seed)
       const asyncWaits: Array<Promise<{ interrupted: number }>> = []
       for (let i = 0; i < 200; i++) {
         const len = 1 + rand(8192)

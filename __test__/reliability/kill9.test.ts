@@ -15,6 +15,7 @@ import { AtomicChunked, CancellationToken } from '@kithara/storage'
 import test, { type ExecutionContext } from 'ava'
 import { SEED } from './seed.js'
 import { ROOT } from './util.js'
+import { xorshift } from '../../scripts/reliability/xorshift.cjs'
 
 const CHILD = join(ROOT, 'scripts/reliability/kill-child.mjs')
 const KILLS_PER_MODE = Number(process.env.KITHARA_KILLS ?? 30)
@@ -44,15 +45,7 @@ function diskDir(t: ExecutionContext, prefix: string): string {
   return dir
 }
 
-let x = (SEED >>> 0) | 1
-function rand(n: number): number {
-  x ^= x << 13
-  x >>>= 0
-  x ^= x >>> 17
-  x ^= x << 5
-  x >>>= 0
-  return x % n
-}
+const rand = xorshift(SEED)
 
 /**
  * Starts the child, waits for its first complete version, lets it run a

@@ -6,24 +6,13 @@
 // and posts { role, index, ...counts } or { error } to the parent.
 import { parentPort, workerData } from 'node:worker_threads'
 import { Resource } from '@kithara/storage'
+import { xorshift as rng } from './xorshift.cjs'
 
 /** The byte every writer puts at `offset` (so overlapping writes agree). */
 export function byteAt(offset) {
   return ((offset * 131) ^ (offset >>> 9) ^ (offset >>> 17)) & 0xff
 }
 
-/** xorshift32: a small seeded generator, so a seed replays the same offsets. */
-function rng(seed) {
-  let x = seed >>> 0 || 1
-  return (n) => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x % n
-  }
-}
 
 const { handle, role, index, seed, size, ops, stop, waitTimeoutMs } = workerData
 const r = Resource.fromShared(handle)

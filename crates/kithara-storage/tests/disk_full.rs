@@ -1,6 +1,8 @@
 //! A full disk or a file-size limit is an `Io` error at write time, never a
 //! SIGBUS, and the bytes written before stay readable.
 
+mod common;
+
 use std::{path::Path, process::Command};
 
 use kithara_storage::{
@@ -63,25 +65,15 @@ fn full_tmpfs_is_enospc_not_sigbus() {
 
 #[test]
 fn file_size_limit_is_efbig_not_a_signal() {
-    // Re-run this test binary under `ulimit -f` with SIGXFSZ ignored, as a
-    // process that sets RLIMIT_FSIZE would run.
+    // Under `ulimit -f` with SIGXFSZ ignored, as a process that sets
+    // RLIMIT_FSIZE would run.
     let dir = TempDir::new().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -f 2048; trap '' XFSZ; exec \"$0\" --exact fsize_child --ignored --nocapture")
-        .arg(&exe)
-        .env("KITHARA_FSIZE_DIR", dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child died: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    common::run_child(
+        "fsize_child",
+        "ulimit -f 2048; trap '' XFSZ;",
+        ("KITHARA_FSIZE_DIR", dir.path()),
+        "EFBIG-OK",
     );
-    assert!(stdout.contains("EFBIG-OK"), "{stdout}");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! A file truncated under the mapping by another process: reads and writes
 //! become `Io` errors (`EIO`) instead of a SIGBUS that kills the process.
 
+mod common;
+
 use std::{path::Path, process::Command};
 
 use kithara_storage::{
@@ -31,19 +33,12 @@ fn truncate_elsewhere(path: &Path) {
 fn truncation_by_another_process_is_an_error_not_a_crash() {
     // In a child process, so a regression kills the child, not the suite.
     let dir = TempDir::new().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "truncated_child", "--ignored", "--nocapture"])
-        .env("KITHARA_TRUNC_DIR", dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child died: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    common::run_child(
+        "truncated_child",
+        "",
+        ("KITHARA_TRUNC_DIR", dir.path()),
+        "TRUNCATED-OK",
     );
-    assert!(stdout.contains("TRUNCATED-OK"), "{stdout}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::{
     path::Path,
+    process::Command,
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -58,4 +59,28 @@ pub fn both_backends(dir: &Path) -> Vec<(&'static str, kithara_storage::StorageR
         ("mem", mem().into()),
         ("mmap", mmap_at(&dir.join("both.bin")).into()),
     ]
+}
+
+/// Re-runs the ignored test `child` of this test binary in a new process,
+/// through `sh -c` with `shell_prefix` (e.g. `ulimit -f 2048;`) and `env`,
+/// and asserts that it exits cleanly and prints `marker`. Used where a
+/// regression would kill the process (a signal), so it kills only the child.
+pub fn run_child(child: &str, shell_prefix: &str, env: (&str, &Path), marker: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let script = format!("{shell_prefix} exec \"$0\" --exact {child} --ignored --nocapture");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(&exe)
+        .env(env.0, env.1)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child died: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(marker), "{stdout}");
 }
