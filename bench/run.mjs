@@ -358,7 +358,10 @@ const md = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')}
 const table = [md(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(md)].join('\n')
 
 const totalSeconds = (Date.now() - started) / 1000
-const load = os.loadavg().map((x) => x.toFixed(2)).join(' ')
+const load = os
+  .loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ')
 process.stdout.write(`\n${table}\n\n`)
 process.stdout.write(
   `total ${totalSeconds.toFixed(1)} s (rust build ${buildSeconds.toFixed(1)} s, rust run ${rustSeconds.toFixed(1)} s), load average ${load}\n`,

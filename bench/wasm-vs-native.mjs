@@ -52,7 +52,11 @@ if (process.argv[2] === '--child') {
       })
       results[backend] = JSON.parse(out.toString())
     } catch (e) {
-      results[backend] = { error: String(e.stderr ?? e.message ?? e).trim().split('\n')[0] }
+      results[backend] = {
+        error: String(e.stderr ?? e.message ?? e)
+          .trim()
+          .split('\n')[0],
+      }
     }
   }
   const wasm = readFileSync(join(root, 'pkg-wasm', 'kithara_storage_wasm_bg.wasm'))

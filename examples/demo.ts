@@ -101,10 +101,7 @@ async function main(): Promise<number> {
   }
   const { size } = await probe(url)
   const out = resolve(
-    s.out ??
-      (server
-        ? join(tmpdir(), `kithara-demo-${size}.bin`)
-        : basename(new URL(url).pathname) || 'download.bin'),
+    s.out ?? (server ? join(tmpdir(), `kithara-demo-${size}.bin`) : basename(new URL(url).pathname) || 'download.bin'),
   )
   if (s.fresh) {
     rmSync(out, { force: true })
@@ -119,7 +116,9 @@ async function main(): Promise<number> {
   const status = resource.status()
   if (status.kind === 'committed') {
     if (hadFile && !hadRecord) {
-      say(`note: ${out} exists without ${basename(out)}.ranges, so it opened as complete (use --fresh to download again)`)
+      say(
+        `note: ${out} exists without ${basename(out)}.ranges, so it opened as complete (use --fresh to download again)`,
+      )
     }
     if (status.finalLen !== size) {
       say(`error: ${out} is complete with ${status.finalLen} bytes but the source has ${size}; use --fresh`)
@@ -141,7 +140,8 @@ async function main(): Promise<number> {
   const missing = pieces.reduce((sum, p) => sum + (p.end - p.start), 0)
   const present = size - missing
   if (status.kind === 'committed') say('complete already: reading it back')
-  else if (present > 0) say(`resume ${present} of ${size} bytes present; fetching ${missing} bytes in ${pieces.length} pieces`)
+  else if (present > 0)
+    say(`resume ${present} of ${size} bytes present; fetching ${missing} bytes in ${pieces.length} pieces`)
   else say(`fresh fetching ${size} bytes in ${pieces.length} pieces over ${s.connections} connections`)
 
   // The in-order reader.

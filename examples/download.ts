@@ -83,7 +83,8 @@ export function planPieces(
   for (;;) {
     const gap = resource.nextGap(from, size)
     if (!gap) break
-    for (let s = gap.start; s < gap.end; s += pieceSize) pieces.push({ start: s, end: Math.min(s + pieceSize, gap.end) })
+    for (let s = gap.start; s < gap.end; s += pieceSize)
+      pieces.push({ start: s, end: Math.min(s + pieceSize, gap.end) })
     from = gap.end
   }
   return order === 'shuffled' ? shuffle(pieces, seed) : pieces
@@ -156,7 +157,9 @@ function fetchRange(
         })
         res.on('error', reject)
         // 'aborted' without 'error' on some Node versions when the peer resets.
-        res.on('aborted', () => reject(new DownloadError(`bytes ${range.start}-${range.end - 1}: connection dropped at ${pos}`)))
+        res.on('aborted', () =>
+          reject(new DownloadError(`bytes ${range.start}-${range.end - 1}: connection dropped at ${pos}`)),
+        )
       },
     )
     req.on('error', reject)
@@ -181,7 +184,10 @@ export async function download(
   const onOuterAbort = (): void => stop.abort(options.signal?.reason)
   if (options.signal?.aborted) onOuterAbort()
   options.signal?.addEventListener('abort', onOuterAbort, { once: true })
-  const agent = new (target.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: connections })
+  const agent = new (target.protocol === 'https:' ? https.Agent : http.Agent)({
+    keepAlive: true,
+    maxSockets: connections,
+  })
   const stats: DownloadStats = { requests: 0, requestedBytes: 0, receivedBytes: 0 }
   let next = 0
 
@@ -209,7 +215,15 @@ export async function download(
 
   try {
     const lanes = Array.from({ length: Math.min(connections, pieces.length) }, lane)
-    const results = await Promise.allSettled(lanes.map((p) => p.catch((e) => (stop.abort(e), Promise.reject(e)))))
+    const results = await Promise.allSettled(
+      lanes.map((p) =>
+        p.catch((e) => {
+          // The first failed lane stops the others.
+          stop.abort(e)
+          throw e
+        }),
+      ),
+    )
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed) throw stop.signal.aborted ? stop.signal.reason : failed.reason
     if (stop.signal.aborted) throw stop.signal.reason

@@ -22,9 +22,13 @@ const version = spec.slice(spec.lastIndexOf('@') + 1)
 const manifest = join(prefix, 'node_modules', name, 'package.json')
 if (!existsSync(manifest) || JSON.parse(readFileSync(manifest, 'utf8')).version !== version) {
   console.error(`lint:workflows: installing ${spec} into ${prefix}`)
-  execFileSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', spec], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
+  execFileSync(
+    'npm',
+    ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', spec],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  )
 }
 
 const { runLint } = createRequire(manifest)('./build/index.js')

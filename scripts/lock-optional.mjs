@@ -46,7 +46,9 @@ for (const [key, entry] of Object.entries(packages)) {
 
 if (process.argv.includes('--check')) {
   if (missing.length) {
-    console.error(`lock-optional: package-lock.json lacks ${missing.length} optional entries (${missing.slice(0, 3).join(', ')}…); run node scripts/lock-optional.mjs`)
+    console.error(
+      `lock-optional: package-lock.json lacks ${missing.length} optional entries (${missing.slice(0, 3).join(', ')}…); run node scripts/lock-optional.mjs`,
+    )
     process.exit(1)
   }
   console.log('lock-optional: every optional dependency is in package-lock.json')

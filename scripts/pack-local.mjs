@@ -121,4 +121,10 @@ if (problems.length > 0) {
 
 log(`${main.file.slice(root.length + 1)}: ${main.files.length} files, ${main.size} bytes`)
 if (plat) log(`${plat.file.slice(root.length + 1)}: ${plat.files.join(', ')}, ${plat.size} bytes`)
-console.log(JSON.stringify({ main: main.file, platform: plat?.file ?? null, platformPackage: plat ? `${pkg.name}-${platform}` : null }))
+console.log(
+  JSON.stringify({
+    main: main.file,
+    platform: plat?.file ?? null,
+    platformPackage: plat ? `${pkg.name}-${platform}` : null,
+  }),
+)

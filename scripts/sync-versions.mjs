@@ -72,7 +72,10 @@ function platformManifest(rootPkg, binaryName, target) {
   for (const key of ['license', 'engines', 'repository', 'homepage', 'bugs', 'author', 'keywords']) {
     if (rootPkg[key] !== undefined) manifest[key] = rootPkg[key]
   }
-  manifest.publishConfig = { access: 'public', ...(rootPkg.publishConfig?.registry ? { registry: rootPkg.publishConfig.registry } : {}) }
+  manifest.publishConfig = {
+    access: 'public',
+    ...(rootPkg.publishConfig?.registry ? { registry: rootPkg.publishConfig.registry } : {}),
+  }
   return manifest
 }
 
@@ -153,4 +156,5 @@ if (problems.length > 0) {
   if (check) console.error('run `node scripts/sync-versions.mjs` to fix')
   process.exit(1)
 }
-if (check) console.log(`sync-versions: ${targets.length} platform packages in step with ${rootPkg.name}@${rootPkg.version}`)
+if (check)
+  console.log(`sync-versions: ${targets.length} platform packages in step with ${rootPkg.name}@${rootPkg.version}`)

@@ -160,7 +160,9 @@ check('CommonJS: require("@kithara/storage")', () => {
 check('ES module: import * from "@kithara/storage"', () => {
   writeFileSync(
     join(project, 'check.mjs'),
-    usage(`import * as api from '@kithara/storage'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)`),
+    usage(
+      `import * as api from '@kithara/storage'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)`,
+    ),
   )
   const out = run('node', ['check.mjs']).trim()
   if (out !== 'ok') throw new Error(out)
@@ -247,7 +249,15 @@ check('the same install with no registry reachable', () => {
   const opts = { cwd: offline, env, encoding: 'utf8', stdio: 'pipe' }
   execFileSync(
     'npm',
-    ['install', '--no-audit', '--no-fund', '--fetch-retries=0', '--registry=http://127.0.0.1:9/', tarballs.main, tarballs.platform],
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--fetch-retries=0',
+      '--registry=http://127.0.0.1:9/',
+      tarballs.main,
+      tarballs.platform,
+    ],
     opts,
   )
   const out = execFileSync('node', ['-e', `console.log(require('@kithara/storage').backendName())`], opts).trim()

@@ -13,7 +13,9 @@ const chunk = (i) => Buffer.alloc(CHUNK, (i * 37 + 11) & 0xff)
 
 // Signal 25 (SIGXFSZ) is bit 24 of SigIgn: the addon ignores it at load.
 function ignoresSigxfsz() {
-  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('SigIgn:'))
+  const line = readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('SigIgn:'))
   return line ? (BigInt(`0x${line.split(/\s+/)[1]}`) & (1n << 24n)) !== 0n : null
 }
 

@@ -13,7 +13,6 @@ export function byteAt(offset) {
   return ((offset * 131) ^ (offset >>> 9) ^ (offset >>> 17)) & 0xff
 }
 
-
 const { handle, role, index, seed, size, ops, stop, waitTimeoutMs } = workerData
 const r = Resource.fromShared(handle)
 const rand = rng(seed * 7919 + index * 104729 + 1)

@@ -24,7 +24,9 @@ const browserBackends = {
     b.onResolve({ filter: /^\.\/backend-native\.js$/ }, () => ({ path: 'backend-native', namespace: 'empty' }))
     b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'module.exports = {}', loader: 'js' }))
     b.onResolve({ filter: /kithara_storage_wasm\.js$/ }, (args) =>
-      join(args.resolveDir, args.path) === glue ? { path: '../pkg-wasm/kithara_storage_wasm.js', external: true } : undefined,
+      join(args.resolveDir, args.path) === glue
+        ? { path: '../pkg-wasm/kithara_storage_wasm.js', external: true }
+        : undefined,
     )
     b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, external: true }))
   },
