@@ -13,7 +13,7 @@
 // is out of step (used by the packaging test).
 //
 // The WebAssembly backend is not a napi-rs target: it is a wasm-bindgen build
-// shipped inside the main package (see docs/PACKAGING.md), so wasm32 triples
+// shipped inside the main package (see the README, "Platforms, packaging and releases"), so wasm32 triples
 // are rejected here rather than given an empty platform package.
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
