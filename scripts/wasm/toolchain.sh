@@ -15,7 +15,11 @@ _as_root() {
 
 wasm_toolchain_setup() {
   local missing=()
-  for pkg in rustc-web cargo-web rust-web-src; do
+  # With WASM_RUSTC/WASM_CARGO pointing at another toolchain that has the std
+  # sources (e.g. a nightly with rust-src), Debian's packages are not needed.
+  local debian_pkgs=(rustc-web cargo-web rust-web-src)
+  [ "$WASM_RUSTC" = /usr/bin/rustc ] || debian_pkgs=()
+  for pkg in "${debian_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
