@@ -39,22 +39,10 @@ case "$triple" in
     exit 2 ;;
 esac
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    echo "build:cross: need root to run: $*" >&2; return 1
-  fi
-}
-
+# shellcheck source=../lib/apt.sh
+source scripts/lib/apt.sh
 # Debian packages: the std-from-source toolchain and the cross linker.
-missing=()
-for pkg in rustc-web cargo-web rust-web-src "${apt_pkgs[@]}" file; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "build:cross: installing ${missing[*]}" >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" ||
-    { as_root apt-get update && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; }
-fi
+apt_ensure build:cross rustc-web cargo-web rust-web-src "${apt_pkgs[@]}" file
 
 profile=${CROSS_PROFILE:-release}
 target_dir=${CROSS_TARGET_DIR:-$PWD/target/cross}

@@ -14,19 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    echo "smoke-qemu: need root to run: $*" >&2; return 1
-  fi
-}
-missing=()
-for pkg in qemu-user libc6-arm64-cross libstdc++6-arm64-cross; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "smoke-qemu: installing ${missing[*]}" >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=../lib/apt.sh
+source scripts/lib/apt.sh
+apt_ensure smoke-qemu qemu-user libc6-arm64-cross libstdc++6-arm64-cross
 
 binary=npm/linux-arm64-gnu/kithara-storage.linux-arm64-gnu.node
 [ -f "$binary" ] || { echo "smoke-qemu: $binary missing: run npm run build:cross -- aarch64-unknown-linux-gnu" >&2; exit 1; }

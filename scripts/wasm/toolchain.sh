@@ -7,26 +7,15 @@ WASM_CARGO=${WASM_CARGO:-/usr/bin/cargo}
 WASM_TARGET=wasm32-unknown-unknown
 WASM_TARGET_DIR=${WASM_TARGET_DIR:-$PWD/target/wasm}
 
-_as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    echo "wasm toolchain: need root to run: $*" >&2; return 1
-  fi
-}
+# shellcheck source=../lib/apt.sh
+source scripts/lib/apt.sh
 
 wasm_toolchain_setup() {
-  local missing=()
   # With WASM_RUSTC/WASM_CARGO pointing at another toolchain that has the std
   # sources (e.g. a nightly with rust-src), Debian's packages are not needed.
   local debian_pkgs=(rustc-web cargo-web rust-web-src)
   [ "$WASM_RUSTC" = /usr/bin/rustc ] || debian_pkgs=()
-  for pkg in "${debian_pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "wasm toolchain: installing ${missing[*]}" >&2
-    _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" ||
-      { _as_root apt-get update && _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; }
-  fi
+  apt_ensure 'wasm toolchain' "${debian_pkgs[@]}"
   # Debian's rustc-web ships no linker for wasm: use rustup's bundled rust-lld
   # when there is a rustup toolchain, else Debian's wasm-ld (package lld).
   if [ -z "${WASM_LINKER:-}" ]; then
@@ -37,7 +26,7 @@ wasm_toolchain_setup() {
     fi
     if [ ! -x "${WASM_LINKER:-}" ]; then
       command -v wasm-ld >/dev/null ||
-        _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lld
+        apt_ensure 'wasm toolchain' lld
       WASM_LINKER=$(command -v wasm-ld)
     fi
   fi
