@@ -331,10 +331,7 @@ impl<D: DriverIo> Resource<D> {
         if st.closed {
             return Err(StorageError::Closed);
         }
-        self.inner.driver.flush()?;
-        self.inner
-            .driver
-            .persist_ranges(&st.available, st.final_len)
+        self.inner.checkpoint(&st)
     }
 
     /// The number of waits currently pending (for diagnostics and tests).
@@ -508,8 +505,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
                 return;
             }
             if st.final_len.is_none() {
-                let _ = self.inner.driver.flush();
-                let _ = self.inner.driver.persist_ranges(&st.available, None);
+                let _ = self.inner.checkpoint(&st);
             }
             st.closed = true;
             shared.publish(&st);
@@ -561,11 +557,8 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
             let woken = st.waiters.take_within(&span);
             shared.publish(&st);
             if self.inner.driver.checkpoint_due() {
-                // Data first, then the record that claims it. Best effort: a
-                // record that fails to update only claims less than is there.
-                if self.inner.driver.flush().is_ok() {
-                    let _ = self.inner.driver.persist_ranges(&st.available, None);
-                }
+                // Best effort: a record that fails to update only claims less than is there.
+                let _ = self.inner.checkpoint(&st);
             }
             woken
         };
@@ -579,14 +572,23 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     }
 }
 
+impl<D: DriverIo> Inner<D> {
+    /// Makes the written bytes durable, then records which ranges they are
+    /// (with persisted ranges): data first, so the record never claims bytes
+    /// that are not on disk.
+    fn checkpoint(&self, st: &State) -> StorageResult<()> {
+        self.driver.flush()?;
+        self.driver.persist_ranges(&st.available, st.final_len)
+    }
+}
+
 impl<D: DriverIo> Drop for Inner<D> {
     fn drop(&mut self) {
         let wakes = {
             let mut st = self.shared.state.lock();
             if !st.closed && st.final_len.is_none() {
                 // Dropped without close: keep what a reopen needs.
-                let _ = self.driver.flush();
-                let _ = self.driver.persist_ranges(&st.available, None);
+                let _ = self.checkpoint(&st);
             }
             // Nobody can decide the waiters that are left.
             Shared::drain_with(&mut st, || Err(StorageError::Closed))
