@@ -7,8 +7,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     waiter::{block_on_wait, WaitCallback, WaitFuture, WaitOptions, WaitRegistration},
-    ResourceStatus, StorageResult, WaitOutcome,
+    Recovery, ResourceStatus, StorageResult, WaitOutcome,
 };
+
+/// Called once with the result of [`ResourceExt::sync_with`], on the
+/// checkpoint thread (or on the caller's, where there is none).
+pub type SyncCallback = Box<dyn FnOnce(StorageResult<()>) + Send>;
 
 /// Random-access reads and writes, range waits and the lifecycle of a resource.
 ///
@@ -160,6 +164,47 @@ pub trait ResourceExt: Send + Sync + 'static {
     fn write_all(&self, data: &[u8]) -> StorageResult<()> {
         self.write_at(0, data)?;
         self.commit(Some(data.len() as u64))
+    }
+
+    /// Replaces the whole contents with `data` and commits at its length, as
+    /// one step: readers see the old contents until the new ones are complete,
+    /// never a mix; on a file, the new contents are written beside it and
+    /// renamed over it, so a crash leaves the old file or the new one.
+    /// `durable`: the new bytes are on disk (fsync) before the rename. This is
+    /// what [`Atomic`](crate::Atomic) is built on.
+    ///
+    /// The default reactivates and calls [`write_all`](Self::write_all).
+    ///
+    /// # Errors
+    /// `Closed`, `ReadOnly`, `Cancelled`, or `Io`.
+    fn replace_all(&self, data: &[u8], durable: bool) -> StorageResult<()> {
+        let _ = durable;
+        self.reactivate()?;
+        self.write_all(data)
+    }
+
+    /// Why the resource opened with less than its file seemed to hold (see
+    /// [`Recovery`]); `Recovery::None` for memory and for files opened whole.
+    fn recovery(&self) -> Recovery {
+        Recovery::None
+    }
+
+    /// Makes the written bytes durable and, with persisted ranges, records
+    /// which ranges they are (data first, then the record). Blocks until done.
+    ///
+    /// # Errors
+    /// `Closed`, or `Io` from the flush or the record.
+    fn flush(&self) -> StorageResult<()> {
+        Ok(())
+    }
+
+    /// [`flush`](Self::flush) without blocking: runs it on the crate's
+    /// checkpoint thread and then calls `callback` there with its result.
+    /// Requests that arrive while one is queued share its flush. The callback
+    /// is always called, with `Closed` if the resource closes first (after
+    /// the final checkpoint of `close`, with that checkpoint's result).
+    fn sync_with(&self, callback: SyncCallback) {
+        callback(self.flush());
     }
 
     /// Writes `data` at `offset`, growing the storage as needed, and wakes the

@@ -7,7 +7,7 @@ use std::{ops::Range, path::Path};
 use crate::MmapResource;
 use crate::{
     waiter::{WaitCallback, WaitRegistration},
-    MemResource, ResourceExt, ResourceStatus, StorageResult, WaitOutcome,
+    MemResource, Recovery, ResourceExt, ResourceStatus, StorageResult, SyncCallback, WaitOutcome,
 };
 
 /// A resource on either backend, for code that should not care which.
@@ -88,5 +88,17 @@ impl ResourceExt for StorageResource {
     }
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
         dispatch!(self, r => r.write_at(offset, data))
+    }
+    fn replace_all(&self, data: &[u8], durable: bool) -> StorageResult<()> {
+        dispatch!(self, r => r.replace_all(data, durable))
+    }
+    fn recovery(&self) -> Recovery {
+        dispatch!(self, r => r.recovery())
+    }
+    fn flush(&self) -> StorageResult<()> {
+        dispatch!(self, r => ResourceExt::flush(r))
+    }
+    fn sync_with(&self, callback: SyncCallback) {
+        dispatch!(self, r => r.sync_with(callback))
     }
 }

@@ -44,6 +44,15 @@ macro_rules! forward_resource_ext {
         fn write_at(&self, offset: u64, data: &[u8]) -> crate::StorageResult<()> {
             self.$target().write_at(offset, data)
         }
+        fn recovery(&self) -> crate::Recovery {
+            self.$target().recovery()
+        }
+        fn flush(&self) -> crate::StorageResult<()> {
+            self.$target().flush()
+        }
+        fn sync_with(&self, callback: crate::SyncCallback) {
+            self.$target().sync_with(callback)
+        }
     };
 }
 pub(crate) use forward_resource_ext;
