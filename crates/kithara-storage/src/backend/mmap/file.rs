@@ -19,7 +19,9 @@
 //! - if the `pwrite` fails, the pages of its range that were holes before are
 //!   punched out again (ext4 keeps what a partial write allocated), so a
 //!   failed write leaves no blocks behind. Pages that held data before are
-//!   never punched.
+//!   never punched. Which pages are holes is known without asking the file
+//!   system on every write: this handle is the file's only writer, so what
+//!   the file system reported at open plus what it wrote since is exact.
 //!
 //! Reads of pages that are not known to hold blocks use `pread` instead of the
 //! mapping: a file system such as tmpfs allocates a page when a hole is read
@@ -62,48 +64,71 @@ fn pages_within(range: &Range<u64>) -> Range<u64> {
     start..end.max(start)
 }
 
-/// The pages known to hold disk blocks.
-#[derive(Debug)]
+/// Which pages hold disk blocks. Known exactly because this handle is the
+/// file's only writer: learned from the file system at open (and after a
+/// commit), then kept up to date by every write.
+#[derive(Debug, Default)]
 struct Blocks {
+    /// Pages that hold blocks: writes to them may go through the mapping.
     pages: RangeSet<u64>,
+    /// Pages that hold *some* blocks (a file system block smaller than a
+    /// page, seen at open): never punched, and written with `pwrite`.
+    partial: RangeSet<u64>,
 }
 
 impl Blocks {
+    /// From the data ranges the file system reports (`None`: it cannot tell,
+    /// so every page of `len` bytes is taken to hold blocks).
+    fn learn(data: Option<Vec<Range<u64>>>, len: u64) -> Self {
+        let Some(data) = data else {
+            return Self {
+                pages: std::iter::once(pages_around(&(0..len))).collect(),
+                partial: RangeSet::new(),
+            };
+        };
+        let mut blocks = Self::default();
+        for d in &data {
+            let within = pages_within(d);
+            if !within.is_empty() {
+                blocks.pages.insert(within);
+            }
+            blocks.partial.insert(pages_around(d));
+        }
+        for whole in blocks.pages.iter().cloned().collect::<Vec<_>>() {
+            blocks.partial.remove(whole);
+        }
+        blocks
+    }
+
     fn covers(&self, range: &Range<u64>) -> bool {
         range.is_empty() || self.pages.gaps(range).next().is_none()
     }
 
-    fn missing(&self, pages: &Range<u64>) -> Vec<Range<u64>> {
-        self.pages.gaps(pages).collect()
+    /// The pages of `pages` without blocks: what a failed write there must
+    /// give back.
+    fn holes(&self, pages: &Range<u64>) -> Vec<Range<u64>> {
+        let mut holes = RangeSet::new();
+        for gap in self.pages.gaps(pages) {
+            holes.insert(gap);
+        }
+        for partial in self.partial.overlapping(pages) {
+            holes.remove(partial.clone());
+        }
+        holes.into_iter().collect()
     }
-}
 
-/// The parts of the pages `missing` that hold no data now (what to punch if
-/// the next write fails). Empty when the file system cannot tell: then
-/// nothing is ever punched, so no data can be lost.
-fn holes_in(file: &File, missing: &[Range<u64>]) -> Vec<Range<u64>> {
-    let mut holes = Vec::new();
-    for gap in missing {
-        let Some(data) = sys::data_ranges(file, gap.clone()) else {
-            return Vec::new();
-        };
-        let mut at = gap.start;
-        for d in data {
-            if d.start > at {
-                holes.push(at..d.start);
-            }
-            at = at.max(d.end);
-        }
-        if at < gap.end {
-            holes.push(at..gap.end);
-        }
+    /// The file is now `len` bytes: pages past it are gone.
+    fn truncate(&mut self, len: u64) {
+        let kept = pages_around(&(0..len)).end;
+        self.pages.remove(kept..u64::MAX);
+        self.partial.remove(kept..u64::MAX);
     }
-    // Only whole pages: a page that is partly data is left alone.
-    holes
-        .iter()
-        .map(pages_within)
-        .filter(|r| !r.is_empty())
-        .collect()
+
+    /// `pages` now hold blocks (whole pages, just written).
+    fn insert(&mut self, pages: Range<u64>) {
+        self.partial.remove(pages.clone());
+        self.pages.insert(pages);
+    }
 }
 
 /// Gives back the blocks of `holes` after a failed write.
@@ -164,21 +189,14 @@ impl MappedFile {
             sys::make_sparse(&file).ctx("fsctl", path)?;
         }
         let len = file.metadata().ctx("fstat", path)?.len();
-        let pages = match sys::data_ranges(&file, 0..len) {
-            Some(data) => data
-                .iter()
-                .map(pages_within)
-                .filter(|r| !r.is_empty())
-                .collect(),
-            None => std::iter::once(pages_around(&(0..len))).collect(),
-        };
+        let blocks = Blocks::learn(sys::data_ranges(&file, 0..len), len);
         Ok(Self {
             map: map(&file, path, len, writable)?,
             file: Arc::new(file),
             len,
             writable,
             path: path.to_path_buf(),
-            blocks: RwLock::new(Blocks { pages }),
+            blocks: RwLock::new(blocks),
         })
     }
 
@@ -192,9 +210,7 @@ impl MappedFile {
             len,
             writable: true,
             path: path.to_path_buf(),
-            blocks: RwLock::new(Blocks {
-                pages: RangeSet::new(),
-            }),
+            blocks: RwLock::new(Blocks::default()),
         })
     }
 
@@ -290,11 +306,14 @@ impl MappedFile {
     pub(super) fn write_file(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
         let range = offset..offset + data.len() as u64;
         let pages = pages_around(&range);
-        let missing = self.blocks.read().missing(&pages);
-        if missing.is_empty() {
-            return sys::write_all_at(&self.file, data, offset).ctx("write", &self.path);
-        }
-        let holes = holes_in(&self.file, &missing);
+        let holes = {
+            let blocks = self.blocks.read();
+            if blocks.covers(&pages) {
+                drop(blocks);
+                return sys::write_all_at(&self.file, data, offset).ctx("write", &self.path);
+            }
+            blocks.holes(&pages)
+        };
         let whole = pages.start..pages.end.min(self.len);
         let result = if whole == range {
             sys::write_all_at(&self.file, data, offset)
@@ -305,7 +324,7 @@ impl MappedFile {
             punch(&self.file, &holes);
             return Err(StorageError::io(e, "write", Some(self.path.clone())));
         }
-        self.blocks.write().pages.insert(pages);
+        self.blocks.write().insert(pages);
         Ok(())
     }
 
@@ -352,8 +371,7 @@ impl MappedFile {
             self.file.set_len(len).ctx("ftruncate", &self.path)?;
         }
         if len < self.len {
-            let kept = pages_around(&(0..len)).end;
-            self.blocks.write().pages.remove(kept..u64::MAX);
+            self.blocks.write().truncate(len);
         }
         self.len = len;
         self.map = map(&self.file, &self.path, len, self.writable)?;
@@ -366,13 +384,7 @@ impl MappedFile {
         self.map = None;
         self.writable = false;
         self.len = self.file.metadata().ctx("fstat", &self.path)?.len();
-        if let Some(data) = sys::data_ranges(&self.file, 0..self.len) {
-            self.blocks.write().pages = data
-                .iter()
-                .map(pages_within)
-                .filter(|r| !r.is_empty())
-                .collect();
-        }
+        *self.blocks.write() = Blocks::learn(sys::data_ranges(&self.file, 0..self.len), self.len);
         self.map = map(&self.file, &self.path, self.len, false)?;
         Ok(())
     }
@@ -387,10 +399,7 @@ impl MappedFile {
     pub(super) fn remap(&mut self) -> StorageResult<()> {
         self.map = None;
         self.len = self.file.metadata().ctx("fstat", &self.path)?.len();
-        self.blocks
-            .write()
-            .pages
-            .remove(pages_around(&(0..self.len)).end..u64::MAX);
+        self.blocks.write().truncate(self.len);
         self.map = map(&self.file, &self.path, self.len, self.writable)?;
         Ok(())
     }

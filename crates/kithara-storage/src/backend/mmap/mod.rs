@@ -365,7 +365,8 @@ impl Driver for MmapDriver {
                 (init, Some(main))
             }
         };
-        let written_end = main.as_ref().map_or(0, MappedFile::len);
+        // Existing bytes count as written: large writes over them are copies.
+        let written_end = existing_len.unwrap_or(0);
         let driver = Self {
             path,
             mode,
@@ -416,9 +417,11 @@ impl MmapDriver {
         }
     }
 
-    /// Creates the file of a new generation beside the data file, `len` bytes, sparse.
-    fn create_next(&self, len: u64) -> StorageResult<Next> {
-        let (file, name) = temp::create_beside(&self.path, "next")?;
+    /// Creates the file of a new generation beside the data file, `len`
+    /// bytes, sparse, named for its `purpose` (`next` for a rewrite, `atomic`
+    /// for a [`replace`](DriverIo::replace)).
+    fn create_next(&self, len: u64, purpose: &str) -> StorageResult<Next> {
+        let (file, name) = temp::create_beside(&self.path, purpose)?;
         let file = MappedFile::create(file, name.path(), len)?;
         Ok(Next {
             file,
@@ -427,16 +430,14 @@ impl MmapDriver {
         })
     }
 
-    /// Makes the next generation the committed file: sets its length, syncs
-    /// it if asked, renames it over the data file, maps it read-only.
-    fn swap_in(&self, f: &mut Files, final_len: u64, durable: bool) -> StorageResult<()> {
+    /// Makes the next generation the committed file: sets its length,
+    /// renames it over the data file, maps it read-only.
+    fn swap_in(&self, f: &mut Files, final_len: u64) -> StorageResult<()> {
         let Some(next) = f.rewrite.as_mut().and_then(|rw| rw.next.as_mut()) else {
             return Ok(());
         };
-        next.file.set_len(final_len)?;
-        if durable {
-            let (map, handle) = next.file.sync_handles();
-            file::sync(map.as_deref(), &handle, next.file.path())?;
+        if next.file.len() != final_len {
+            next.file.set_len(final_len)?;
         }
         let Some(name) = next.name.take() else {
             return Err(StorageError::Closed);
@@ -537,7 +538,7 @@ impl DriverIo for MmapDriver {
         self.check(&f, "write")?;
         if let Some(rw) = &mut f.rewrite {
             if rw.next.is_none() {
-                rw.next = Some(self.create_next(end.max(rw.base_len))?);
+                rw.next = Some(self.create_next(end.max(rw.base_len), "next")?);
                 self.written_end.store(0, Ordering::Relaxed);
             }
         }
@@ -612,7 +613,7 @@ impl DriverIo for MmapDriver {
                 } else {
                     // A new length is a new generation too: the committed
                     // file is never changed in place.
-                    let next = self.create_next(final_len)?;
+                    let next = self.create_next(final_len, "next")?;
                     if keep {
                         if let Some(main) = &f.main {
                             next.file.copy_from(main, 0..base_len.min(final_len))?;
@@ -621,10 +622,10 @@ impl DriverIo for MmapDriver {
                     if let Some(rw) = &mut f.rewrite {
                         rw.next = Some(next);
                     }
-                    self.swap_in(&mut f, final_len, false)?;
+                    self.swap_in(&mut f, final_len)?;
                 }
             }
-            Some((true, ..)) => self.swap_in(&mut f, final_len, false)?,
+            Some((true, ..)) => self.swap_in(&mut f, final_len)?,
             None => {
                 let Some(main) = &mut f.main else {
                     return Err(StorageError::Closed);
@@ -670,9 +671,13 @@ impl DriverIo for MmapDriver {
             self.check(&f, "write")?;
         }
         // Written and synced outside the lock: nobody sees it until the swap.
-        let mut next = self.create_next(len)?;
+        let mut next = self.create_next(len, "atomic")?;
         next.file.write_file(0, data)?;
         next.written.insert(0..len);
+        if durable {
+            let (map, handle) = next.file.sync_handles();
+            file::sync(map.as_deref(), &handle, next.file.path())?;
+        }
         let mut f = self.files.write();
         if f.closed {
             return Err(StorageError::Closed);
@@ -681,12 +686,16 @@ impl DriverIo for MmapDriver {
             Some(rw) => rw.base_len,
             None => f.main.as_ref().map_or(0, MappedFile::len),
         };
-        f.rewrite = Some(Rewrite {
+        let previous = f.rewrite.replace(Rewrite {
             base_len,
             keep: false,
             next: Some(next),
         });
-        self.swap_in(&mut f, len, durable)?;
+        if let Err(e) = self.swap_in(&mut f, len) {
+            // As before the call; dropping the new generation deletes it.
+            f.rewrite = previous;
+            return Err(e);
+        }
         f.damaged = false;
         self.written_end.store(len, Ordering::Relaxed);
         Ok(())
