@@ -87,18 +87,21 @@ fn full_disk_scenario(fs: &Mount) {
     res.write_at(GIB, b"xy").unwrap();
     assert!(allocated(&path) <= 16 * KIB);
 
-    // Fill it with writes copied into the mapping (below the far write).
+    // Fill it (below the far write). The write that finds the disk full has
+    // partly fit: what it took must be given back.
     let piece = vec![7u8; 256 * KIB as usize];
     let mut end = 0u64;
-    let err = loop {
+    let (err, before) = loop {
+        let before = (fs.free_bytes(), allocated(&path));
         match res.write_at(end, &piece) {
             Ok(()) => end += piece.len() as u64,
-            Err(e) => break e,
+            Err(e) => break (e, before),
         }
         assert!(end < GIB, "the file system never filled");
     };
     assert_eq!(errno(&err), Some(ENOSPC), "{err:?}");
     assert!(end > 0);
+    assert_eq!((fs.free_bytes(), allocated(&path)), before, "the write that filled the disk leaked blocks");
 
     let before = (fs.free_bytes(), allocated(&path));
     // A mapping write that needs more than is left: refused, nothing kept.
@@ -121,14 +124,16 @@ fn full_disk_scenario(fs: &Mount) {
 
     // To the brim with small writes, then one more.
     let small = [5u8; 4096];
-    let err = loop {
+    let (err, before) = loop {
+        let before = (fs.free_bytes(), allocated(&path));
         match res.write_at(end, &small) {
             Ok(()) => end += small.len() as u64,
-            Err(e) => break e,
+            Err(e) => break (e, before),
         }
         assert!(end < GIB, "the file system never filled");
     };
     assert_eq!(errno(&err), Some(ENOSPC), "{err:?}");
+    assert_eq!((fs.free_bytes(), allocated(&path)), before, "the last small write leaked blocks");
     let brim = (fs.free_bytes(), allocated(&path));
     enospc(res.write_at(700 * MIB, &[6; 100]), "a 100-byte write");
     assert_eq!(
