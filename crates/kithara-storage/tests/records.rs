@@ -186,7 +186,7 @@ fn stale_handle_sequence(end_old: impl FnOnce(MmapResource)) {
     let path = dir.path().join("seg.bin");
     let old = persisted(&path);
     old.write_at(0, &vec![1; K512 as usize]).unwrap();
-    old.flush().unwrap();
+    // Not yet recorded: the old handle still has a record to write.
     fs::remove_file(&path).unwrap();
     fs::remove_file(record_of(&path)).unwrap();
 
