@@ -64,8 +64,6 @@ impl Worker {
             let Some(job) = next.upgrade() else {
                 continue;
             };
-            #[cfg(feature = "test-hooks")]
-            hooks::before_job();
             // A panicking callback must not take the thread down with it.
             let _ = panic::catch_unwind(AssertUnwindSafe(|| job.run()));
         }
@@ -99,14 +97,15 @@ pub mod hooks {
 
     static BEFORE_JOB: Mutex<Option<Hook>> = Mutex::new(None);
 
-    /// Sets a function the checkpoint thread calls before each job (or
-    /// removes it with `None`). Tests use it to see which thread runs
-    /// checkpoints, and to hold one up.
+    /// Sets a function the checkpoint thread calls in each checkpoint after
+    /// it took its snapshot of the ranges and before it flushes and records
+    /// them (or removes it with `None`). Tests use it to see which thread
+    /// runs checkpoints, and to hold one in flight.
     pub fn set_before_checkpoint(hook: Option<Hook>) {
         *BEFORE_JOB.lock() = hook;
     }
 
-    pub(super) fn before_job() {
+    pub(crate) fn before_record() {
         let hook = BEFORE_JOB.lock().clone();
         if let Some(hook) = hook {
             hook();

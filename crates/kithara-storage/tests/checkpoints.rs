@@ -126,39 +126,36 @@ fn sync_with_reports_on_the_checkpoint_thread() {
 }
 
 #[test]
-fn close_and_drop_leave_the_last_checkpoint_even_while_one_is_held() {
+fn close_and_drop_leave_the_last_checkpoint_even_while_one_is_in_flight() {
     let _turn = TURN.lock();
     let dir = TempDir::new().unwrap();
     for close in [true, false] {
         let path = dir.path().join(format!("dl-{close}.bin"));
         let res = persisted(&path);
         let (entered, release) = hold_checkpoints();
-        res.write_at(0, &[5; 4096]).unwrap();
-        // A sync queues a checkpoint; the hook holds it on the thread, with
-        // the resource in its hands.
+        res.write_at(0, &[5; 8192]).unwrap();
+        // The commit queues a checkpoint; the thread takes its snapshot (with
+        // the resource in its hands) and is held before it records it.
+        res.commit(None).unwrap();
         let (tx, rx) = mpsc::channel();
         res.sync_with(Box::new(move |result| {
             let _ = tx.send(result);
         }));
-        entered
-            .recv_timeout(BOUND)
-            .expect("the checkpoint never started");
-        res.write_at(4096, &[6; 4096]).unwrap();
-        res.commit(None).unwrap();
+        entered.recv_timeout(BOUND).expect("the checkpoint never started");
+        // Nothing changed since that snapshot; close or drop must still see
+        // that it is not on disk yet.
         if close {
             res.close();
         } else {
             drop(res);
         }
-        // Close or drop returned while the thread still held its checkpoint:
-        // the record must already say committed.
         let reopened = persisted(&path);
         assert_eq!(
             reopened.status(),
             ResourceStatus::Committed {
                 final_len: Some(8192)
             },
-            "close={close}"
+            "close={close}: the last checkpoint was lost"
         );
         drop(reopened);
         unhook();
