@@ -141,7 +141,9 @@ fn close_and_drop_leave_the_last_checkpoint_even_while_one_is_in_flight() {
         res.sync_with(Box::new(move |result| {
             let _ = tx.send(result);
         }));
-        entered.recv_timeout(BOUND).expect("the checkpoint never started");
+        entered
+            .recv_timeout(BOUND)
+            .expect("the checkpoint never started");
         // Nothing changed since that snapshot; close or drop must still see
         // that it is not on disk yet.
         if close {

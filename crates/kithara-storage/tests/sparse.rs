@@ -78,6 +78,29 @@ fn a_new_file_costs_no_disk_until_written() {
     );
 }
 
+/// Writes `piece` after `piece` from `start` until the disk is full; checks
+/// that the refused write is ENOSPC and left the disk as it found it.
+/// Returns where the written bytes end.
+fn fill(fs: &Mount, res: &MmapResource, path: &Path, start: u64, piece: &[u8]) -> u64 {
+    let mut end = start;
+    loop {
+        let before = (fs.free_bytes(), allocated(path));
+        match res.write_at(end, piece) {
+            Ok(()) => end += piece.len() as u64,
+            Err(e) => {
+                assert_eq!(errno(&e), Some(ENOSPC), "{e:?}");
+                let after = (fs.free_bytes(), allocated(path));
+                assert_eq!(
+                    after, before,
+                    "the write that found the disk full leaked blocks"
+                );
+                return end;
+            }
+        }
+        assert!(end < GIB, "the file system never filled");
+    }
+}
+
 /// What a full disk must look like to a user of `fs`.
 fn full_disk_scenario(fs: &Mount) {
     let path = fs.path().join("big.bin");
@@ -90,18 +113,8 @@ fn full_disk_scenario(fs: &Mount) {
     // Fill it (below the far write). The write that finds the disk full has
     // partly fit: what it took must be given back.
     let piece = vec![7u8; 256 * KIB as usize];
-    let mut end = 0u64;
-    let (err, before) = loop {
-        let before = (fs.free_bytes(), allocated(&path));
-        match res.write_at(end, &piece) {
-            Ok(()) => end += piece.len() as u64,
-            Err(e) => break (e, before),
-        }
-        assert!(end < GIB, "the file system never filled");
-    };
-    assert_eq!(errno(&err), Some(ENOSPC), "{err:?}");
+    let mut end = fill(fs, &res, &path, 0, &piece);
     assert!(end > 0);
-    assert_eq!((fs.free_bytes(), allocated(&path)), before, "the write that filled the disk leaked blocks");
 
     let before = (fs.free_bytes(), allocated(&path));
     // A mapping write that needs more than is left: refused, nothing kept.
@@ -124,16 +137,7 @@ fn full_disk_scenario(fs: &Mount) {
 
     // To the brim with small writes, then one more.
     let small = [5u8; 4096];
-    let (err, before) = loop {
-        let before = (fs.free_bytes(), allocated(&path));
-        match res.write_at(end, &small) {
-            Ok(()) => end += small.len() as u64,
-            Err(e) => break (e, before),
-        }
-        assert!(end < GIB, "the file system never filled");
-    };
-    assert_eq!(errno(&err), Some(ENOSPC), "{err:?}");
-    assert_eq!((fs.free_bytes(), allocated(&path)), before, "the last small write leaked blocks");
+    end = fill(fs, &res, &path, end, &small);
     let brim = (fs.free_bytes(), allocated(&path));
     enospc(res.write_at(700 * MIB, &[6; 100]), "a 100-byte write");
     assert_eq!(

@@ -148,6 +148,21 @@ impl Shared {
         self.flags.load(Ordering::Acquire) & CANCELLED != 0
     }
 
+    /// Whether `reactivate` (or `replace_all`, which starts over the same
+    /// way) is allowed: not closed, not read-only, and not cancelled unless
+    /// committed (complete data may be rewritten after a cancel).
+    fn may_reactivate(&self, st: &State) -> StorageResult<()> {
+        if st.closed {
+            Err(StorageError::Closed)
+        } else if st.read_only {
+            Err(StorageError::ReadOnly)
+        } else if self.cancelled() && st.final_len.is_none() {
+            Err(StorageError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
     /// The error every operation reports once the resource is unhealthy:
     /// closed, then failed, then cancelled.
     fn health(&self, st: &State) -> StorageResult<()> {
@@ -460,15 +475,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         let len = data.len() as u64;
         let wakes = {
             let mut st = shared.state.lock();
-            if st.closed {
-                return Err(StorageError::Closed);
-            }
-            if st.read_only {
-                return Err(StorageError::ReadOnly);
-            }
-            if shared.cancelled() && st.final_len.is_none() {
-                return Err(StorageError::Cancelled);
-            }
+            shared.may_reactivate(&st)?;
             self.inner.driver.replace(data, durable)?;
             st.failed = None;
             let wakes = st.finish(len);
@@ -542,15 +549,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     fn reactivate(&self) -> StorageResult<()> {
         let shared = &self.inner.shared;
         let mut st = shared.state.lock();
-        if st.closed {
-            return Err(StorageError::Closed);
-        }
-        if st.read_only {
-            return Err(StorageError::ReadOnly);
-        }
-        if shared.cancelled() && st.final_len.is_none() {
-            return Err(StorageError::Cancelled);
-        }
+        shared.may_reactivate(&st)?;
         if st.final_len.is_some() {
             self.inner.driver.reactivate()?;
             st.final_len = None;
