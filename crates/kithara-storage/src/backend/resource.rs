@@ -769,7 +769,13 @@ impl<D: DriverIo> Job for Inner<D> {
         // Cleared first: a write after this point queues the next job.
         self.queued.store(false, Ordering::Release);
         let syncs = std::mem::take(&mut *self.syncs.lock());
-        let result = self.checkpoint();
+        let snap = {
+            let mut st = self.shared.state.lock();
+            (!st.closed).then(|| self.snapshot(&mut st))
+        };
+        #[cfg(feature = "test-hooks")]
+        checkpoint::hooks::before_record();
+        let result = snap.map_or(Err(StorageError::Closed), |snap| self.record(snap));
         for callback in syncs {
             callback(result.clone());
         }
