@@ -203,6 +203,8 @@ fn close_releases_and_every_later_call_is_closed() {
         assert!(matches!(res.wait_range(0..1), Err(StorageError::Closed)));
         assert!(matches!(res.commit(None), Err(StorageError::Closed)));
         assert!(matches!(res.reactivate(), Err(StorageError::Closed)));
+        assert!(matches!(res.flush(), Err(StorageError::Closed)));
+        assert_eq!(res.status(), ResourceStatus::Closed, "{name}");
     }
 }
 

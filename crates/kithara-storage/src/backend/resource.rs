@@ -464,7 +464,9 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     fn status(&self) -> ResourceStatus {
         let shared = &self.inner.shared;
         let st = shared.state.lock();
-        if let Some(reason) = &st.failed {
+        if st.closed {
+            ResourceStatus::Closed
+        } else if let Some(reason) = &st.failed {
             ResourceStatus::Failed(reason.clone())
         } else if let Some(len) = st.final_len {
             ResourceStatus::Committed {
@@ -517,6 +519,14 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
 
     fn is_closed(&self) -> bool {
         self.inner.shared.flags.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    fn flush(&self) -> StorageResult<()> {
+        Resource::flush(self)
+    }
+
+    fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>) {
+        Resource::set_observer(self, observer);
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
