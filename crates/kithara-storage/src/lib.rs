@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod binding;
 mod cancel;
 mod coverage;
 mod decorator;

@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! [`Atomic`]: whole-file writes that are either entirely old or entirely new.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
 use crate::{ext::forward_resource_ext, ResourceExt, StorageResult};
