@@ -56,6 +56,10 @@ export declare class Resource {
   containsRange(start: number, end: number): boolean
   /** The first missing range in `from..limit` as `[start, end]`, or null. */
   nextGap(from: number, limit: number): Array<number> | null
+  /** Every written range, merged and in order, as `[start0, end0, start1, …]`. */
+  ranges(): Array<number>
+  /** How many bytes are written. */
+  presentBytes(): number
   /** Finishes writing; no `finalLen` means the end of the highest written byte. */
   commit(finalLen?: number | undefined | null): void
   /** Marks the resource failed with `reason`. */

@@ -51,6 +51,26 @@ export function memberTests(test: TestFn, f: Factory): void {
     r.close()
   })
 
+  test(`${f.name}: ranges() merged and in order, presentBytes() their total`, (t) => {
+    const r = f.open(t)
+    t.deepEqual(r.ranges(), [])
+    t.is(r.presentBytes(), 0)
+    r.writeAt(20, bytes(3))
+    r.writeAt(0, bytes(4))
+    r.writeAt(4, bytes(2))
+    t.deepEqual(r.ranges(), [
+      { start: 0, end: 6 },
+      { start: 20, end: 23 },
+    ])
+    t.is(r.presentBytes(), 9)
+    r.commit(21)
+    t.deepEqual(r.ranges(), [{ start: 0, end: 21 }])
+    t.is(r.presentBytes(), 21)
+    r.close()
+    t.throws(() => r.ranges(), { instanceOf: StorageError, code: 'ERR_STORAGE_CLOSED' })
+    t.throws(() => r.presentBytes(), { instanceOf: StorageError, code: 'ERR_STORAGE_CLOSED' })
+  })
+
   test(`${f.name}: waitRange and waitRangeSync on written data`, async (t) => {
     const r = f.open(t)
     r.writeAt(0, bytes(8))

@@ -97,6 +97,9 @@ export interface BackendResource {
   containsRange(start: number, end: number): boolean
   /** One `[start, end]` pair, or nothing. */
   nextGap(from: number, limit: number): FlatRanges | null | undefined
+  /** Every written range, merged, in order. */
+  ranges(): FlatRanges
+  presentBytes(): number
   /** `finalLen` null means "the end of the highest written byte". */
   commit(finalLen: number | null): void
   fail(reason: string): void

@@ -11,7 +11,7 @@ import {
   addResourceListener,
   removeResourceListener,
 } from './events.js'
-import { type ByteRange, toByteRange } from './ranges.js'
+import { type ByteRange, toByteRange, toByteRanges } from './ranges.js'
 import { type ReadStreamOptions, type WriteStreamOptions, createReadStream, createWriteStream } from './streams.js'
 import { type TokenLike, nativeTokenOf } from './token.js'
 import {
@@ -235,6 +235,16 @@ export abstract class ResourceBase {
     validateOffset(from, 'from')
     validateOffset(limit, 'limit')
     return toByteRange(this.call(this.nextGap, () => this.native.nextGap(from, limit)))
+  }
+
+  /** Every written range, merged and in order (`[0, finalLen)` once committed). */
+  ranges(): ByteRange[] {
+    return toByteRanges(this.call(this.ranges, () => this.native.ranges()))
+  }
+
+  /** How many bytes are written: the total length of `ranges()`. */
+  presentBytes(): number {
+    return this.call(this.presentBytes, () => this.native.presentBytes())
   }
 
   /** Finishes writing; `finalLen` truncates, null/omitted uses the highest written byte. */

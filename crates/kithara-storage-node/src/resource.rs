@@ -178,6 +178,18 @@ impl NodeResource {
             .map(|g| flat_ranges([g])))
     }
 
+    /// Every written range, merged and in order, as `[start0, end0, start1, …]`.
+    #[napi]
+    pub fn ranges(&self, env: Env) -> napi::Result<Vec<f64>> {
+        Ok(flat_ranges(self.res.resource().or_throw(&env)?.ranges()))
+    }
+
+    /// How many bytes are written.
+    #[napi]
+    pub fn present_bytes(&self, env: Env) -> napi::Result<f64> {
+        Ok(to_f64(self.res.resource().or_throw(&env)?.present_bytes()))
+    }
+
     /// Finishes writing; no `finalLen` means the end of the highest written byte.
     #[napi]
     pub fn commit(&self, env: Env, final_len: Option<f64>) -> napi::Result<()> {

@@ -441,6 +441,17 @@ impl WasmResource {
         Ok(gap.map(|g| flat_ranges([g])))
     }
 
+    /// Every written range, merged and in order, as `[start0, end0, start1, …]`.
+    pub fn ranges(&self) -> Result<Vec<f64>, JsValue> {
+        Ok(flat_ranges(self.resource()?.ranges()))
+    }
+
+    /// How many bytes are written.
+    #[wasm_bindgen(js_name = presentBytes)]
+    pub fn present_bytes(&self) -> Result<f64, JsValue> {
+        Ok(to_f64(self.resource()?.present_bytes()))
+    }
+
     /// Finishes writing; no `finalLen` means the end of the highest written byte.
     pub fn commit(&self, final_len: Option<f64>) -> Result<(), JsValue> {
         self.resource()?.commit(final_len.map(to_u64)).or_throw()

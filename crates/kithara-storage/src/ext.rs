@@ -44,6 +44,14 @@ pub trait ResourceExt: Send + Sync + 'static {
     /// once committed), or `None` if it is all written.
     fn next_gap(&self, from: u64, limit: u64) -> Option<Range<u64>>;
 
+    /// Every written range, merged and in order (`0..final_len` once committed).
+    fn ranges(&self) -> Vec<Range<u64>>;
+
+    /// How many bytes are written: the total length of [`ranges`](Self::ranges).
+    fn present_bytes(&self) -> u64 {
+        self.ranges().iter().map(|r| r.end - r.start).sum()
+    }
+
     /// The backing file, or `None` in memory.
     fn path(&self) -> Option<&Path>;
 
@@ -198,6 +206,9 @@ macro_rules! forward_resource_ext {
         }
         fn next_gap(&self, from: u64, limit: u64) -> Option<std::ops::Range<u64>> {
             self.$target().next_gap(from, limit)
+        }
+        fn ranges(&self) -> Vec<std::ops::Range<u64>> {
+            self.$target().ranges()
         }
         fn read_at(&self, offset: u64, buf: &mut [u8]) -> crate::StorageResult<usize> {
             self.$target().read_at(offset, buf)

@@ -423,6 +423,17 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         st.available.gaps(&(from..upper)).next()
     }
 
+    fn ranges(&self) -> Vec<Range<u64>> {
+        self.inner
+            .shared
+            .state
+            .lock()
+            .available
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     fn path(&self) -> Option<&Path> {
         self.inner.driver.path()
     }
