@@ -11,6 +11,7 @@ mod error;
 mod ext;
 mod observer;
 mod status;
+mod sync;
 mod unified;
 mod waiter;
 
