@@ -290,7 +290,7 @@ fn ranges_are_merged_in_order_and_present_bytes_their_total() {
         assert_eq!(res.present_bytes(), 9, "{name}");
         // Committed: every byte below the final length is there.
         res.commit(Some(21)).unwrap();
-        assert_eq!(res.ranges(), [0..21], "{name}");
+        assert_eq!(res.ranges(), vec![0..21], "{name}");
         assert_eq!(res.present_bytes(), 21, "{name}");
     }
 }
