@@ -13,10 +13,9 @@
  * - `commit(n)` truncates to `n` and marks `0..n` available, `commit()` uses
  *   the highest written byte; committing again is allowed;
  * - `fail` makes every read, write, wait and commit fail until `reactivate`,
- *   which clears failed and committed; `fail` and `interrupt` on a closed
- *   resource do nothing;
- * - `close` makes data access, waits, commit and reactivate fail CLOSED
- *   (twice is fine); status/len/containsRange/nextGap keep answering;
+ *   which clears failed and committed;
+ * - `close` makes every member but `status` (`{ kind: 'closed' }`),
+ *   `isClosed` and `close` (twice is fine) fail CLOSED;
  * - a cancelled token: data access, waits and commit fail CANCELLED;
  *   reactivate fails CANCELLED unless committed;
  * - waits: closed → CLOSED, start > end → INVALID_RANGE, empty → ready,
@@ -24,7 +23,7 @@
  *   end else ready, otherwise pending until a write covers it (ready), a
  *   commit (ready/eof), fail (FAILED), cancel (CANCELLED), interrupt
  *   (interrupted) or close (CLOSED);
- * - status priority failed > committed > cancelled > active.
+ * - status priority closed > failed > committed > cancelled > active.
  * - `AtomicChunked`: writes go to `<path>.tmp`; the first commit renames it
  *   to `<path>` and reopens that committed (Auto mode: no reopen on write);
  *   `fail` before that deletes the temp and makes `reactivate` fail FAILED
@@ -261,7 +260,7 @@ export class Model {
   }
 
   fail(reason: string): Outcome {
-    if (this.closed) return { ok: undefined }
+    if (this.closed) return { err: 'ERR_STORAGE_CLOSED' }
     this.failed = reason
     this.drain(() => ({ err: 'ERR_STORAGE_FAILED', reason }))
     if (this.phase === 'claimed') {
@@ -282,6 +281,7 @@ export class Model {
   }
 
   interrupt(): Outcome {
+    if (this.closed) return { err: 'ERR_STORAGE_CLOSED' }
     this.drain(() => ({ ok: 'interrupted' }))
     return { ok: undefined }
   }
@@ -302,10 +302,12 @@ export class Model {
   }
 
   containsRange(start: number, end: number): Outcome {
+    if (this.closed) return { err: 'ERR_STORAGE_CLOSED' }
     return { ok: this.available.covers(start, end) }
   }
 
   nextGap(from: number, limit: number): Outcome {
+    if (this.closed) return { err: 'ERR_STORAGE_CLOSED' }
     const upper = this.finalLen === null ? limit : Math.min(this.finalLen, limit)
     if (from >= upper) return { ok: null }
     const g = this.available.firstGap(from, upper)
@@ -337,6 +339,7 @@ export class Model {
   }
 
   status(): ResourceStatus {
+    if (this.closed) return { kind: 'closed' }
     if (this.failed !== null) return { kind: 'failed', reason: this.failed }
     if (this.finalLen !== null) return { kind: 'committed', finalLen: this.finalLen }
     if (this.cancelled) return { kind: 'cancelled' }
@@ -530,8 +533,18 @@ export async function runSequence(
       await apply(r, model, cmd, step, token, live, path)
       await checkWaits(model, live, step)
       expectSame(`${step} status()`, r.status(), model.status())
-      expectSame(`${step} len()`, r.len(), model.finalLen)
-      expectSame(`${step} isEmpty()`, r.isEmpty(), model.finalLen === 0)
+      const closed: Outcome = { err: 'ERR_STORAGE_CLOSED' }
+      expectSame(`${step} isClosed()`, r.isClosed(), model.closed)
+      expectSame(
+        `${step} len()`,
+        run(() => r.len()),
+        model.closed ? closed : { ok: model.finalLen },
+      )
+      expectSame(
+        `${step} isEmpty()`,
+        run(() => r.isEmpty()),
+        model.closed ? closed : { ok: model.finalLen === 0 },
+      )
     }
   } finally {
     r.close()

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod binding;
 mod cancel;
 mod coverage;
 mod decorator;
@@ -10,6 +11,7 @@ mod error;
 mod ext;
 mod observer;
 mod status;
+mod sync;
 mod unified;
 mod waiter;
 

@@ -221,6 +221,8 @@ fn run(res: &StorageResource, ops: &[Op]) {
             };
             assert_eq!(res.status(), expected, "{ctx}");
             assert_eq!(res.len(), m.final_len, "{ctx}");
+        } else {
+            assert_eq!(res.status(), ResourceStatus::Closed, "{ctx}");
         }
     }
 }

@@ -7,24 +7,54 @@
 //! are already available never take it: two atomics publish the contiguous
 //! written prefix and the readable length, and a third the failed / cancelled
 //! / closed flags.
+//!
+//! # Lock order
+//!
+//! `Shared::state` is the lock of the state machine, and it is taken first:
+//! under it a transition calls the driver, whose own locks (the mapping of a
+//! file, the buffer of a memory resource) are only ever taken under it or
+//! alone, never the other way round. A waiter's [`WaitHandle`] takes it alone.
+//! The cancel watch takes it from the token's waker, with no lock of ours
+//! held. `Inner::observer` is read only after `state` is released, and
+//! callbacks and the observer run with no lock held, so either may call back
+//! into the resource.
+//!
+//! # Why no wakeup is lost
+//!
+//! - A waiter is decided (`Shared::decide`) and, if undecided, inserted into
+//!   `State::waiters` in one critical section of `state`.
+//! - Every transition that can decide a waiter (write, commit, fail, cancel,
+//!   interrupt, close, the last drop) changes the state and removes the
+//!   waiters it decides in one critical section of `state`.
+//! - So for a registration R and a transition T, one of the two critical
+//!   sections comes first: either R sees T's change and decides at once, or
+//!   T finds R's waiter and decides it. A callback is removed from `waiters`
+//!   exactly once, by a transition or by `WaitHandle::cancel`/`resolve`, so
+//!   it runs at most once, and a withdrawn wait never runs.
+//! - The lock-free path only ever answers `Ready` for a range inside the
+//!   published prefix with no flag set. The atomics are stored (`Release`)
+//!   inside the critical section that changed the state; a reader that sees
+//!   an older value falls through to the locked path, or answers as of a
+//!   moment before the transition, which is as if it had run first.
+//!
+//! `tests/loom.rs` checks registration against a concurrent write, a
+//! withdrawal and a cancel under every interleaving (see CONTRIBUTING.md).
 
 use std::{
     fmt,
     ops::Range,
     path::Path,
-    sync::{
-        atomic::{AtomicU64, AtomicU8, Ordering},
-        Arc, Weak,
-    },
+    sync::{Arc, Weak},
 };
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use rangemap::RangeSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{Driver, DriverIo, DriverState};
 use crate::{
     cancel::CancelWatch,
+    sync::{AtomicU64, AtomicU8, Mutex, Ordering},
     waiter::{
         block_on_wait, WaitCallback, WaitHandle, WaitOptions, WaitRegistration, WaitResult,
         WaiterHost, WaiterKey, Waiters,
@@ -423,6 +453,17 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         st.available.gaps(&(from..upper)).next()
     }
 
+    fn ranges(&self) -> Vec<Range<u64>> {
+        self.inner
+            .shared
+            .state
+            .lock()
+            .available
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     fn path(&self) -> Option<&Path> {
         self.inner.driver.path()
     }
@@ -464,7 +505,9 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     fn status(&self) -> ResourceStatus {
         let shared = &self.inner.shared;
         let st = shared.state.lock();
-        if let Some(reason) = &st.failed {
+        if st.closed {
+            ResourceStatus::Closed
+        } else if let Some(reason) = &st.failed {
             ResourceStatus::Failed(reason.clone())
         } else if let Some(len) = st.final_len {
             ResourceStatus::Committed {
@@ -517,6 +560,14 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
 
     fn is_closed(&self) -> bool {
         self.inner.shared.flags.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    fn flush(&self) -> StorageResult<()> {
+        Resource::flush(self)
+    }
+
+    fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>) {
+        Resource::set_observer(self, observer);
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
