@@ -300,7 +300,7 @@ class Downloader {
   private abort(reason: unknown): void {
     if (this.stop.signal.aborted) return
     this.stop.abort(reason)
-    this.scheduler?.notify()
+    this.scheduler?.abortAll(reason)
   }
 
   async run(): Promise<DownloadResult> {
@@ -352,15 +352,21 @@ class Downloader {
     for (let failures = 0; ; ) {
       this.throwIfStopped()
       const start = this.firstWanted()
+      // Its own controller: if its body becomes the first claim, a demand may preempt it.
+      const ctl = new AbortController()
+      const onStop = (): void => ctl.abort(this.stop.signal.reason)
+      this.stop.signal.addEventListener('abort', onStop, { once: true })
       try {
-        const res = await this.request(`bytes=${start}-${start + this.s.pieceSize - 1}`)
-        return await this.planFrom(res, start)
+        const res = await this.request(`bytes=${start}-${start + this.s.pieceSize - 1}`, ctl.signal)
+        return await this.planFrom(res, start, ctl)
       } catch (e) {
         if (this.stop.signal.aborted) throw this.stop.signal.reason
         if (!isRetryable(e)) throw e
         if (++failures > this.s.retries) throw this.exhausted(e)
         this.retried++
         await sleep(backoff(failures), this.stop.signal)
+      } finally {
+        this.stop.signal.removeEventListener('abort', onStop)
       }
     }
   }
@@ -376,7 +382,7 @@ class Downloader {
   }
 
   /** What the first answer means for the rest; throws (retryable or not) when it is no use. */
-  private async planFrom(res: Response, start: number): Promise<Plan> {
+  private async planFrom(res: Response, start: number, ctl: AbortController): Promise<Plan> {
     const h = res.headers
     this.checkEncoding(res)
     if (res.status === 206) {
@@ -401,7 +407,9 @@ class Downloader {
       const sched = new Scheduler(this.resource, cr.total, this.s.pieceSize)
       this.scheduler = sched
       for (const d of this.early) if (!d.withdrawn) d.release = sched.demand(d.start, d.end)
-      return { kind: 'pieces', first: { claim: sched.claim(start, cr.last + 1), res } }
+      const claim = sched.claim(start, cr.last + 1)
+      claim.stop.signal.addEventListener('abort', () => ctl.abort(claim.stop.signal.reason), { once: true })
+      return { kind: 'pieces', first: { claim, res } }
     }
     if (res.status === 200) {
       if (this.ifRange !== null && sameValidator(h, this.ifRange) === false) {
@@ -498,7 +506,7 @@ class Downloader {
       const before = claim.pos
       try {
         if (res === null) {
-          res = await this.request(`bytes=${claim.pos}-${claim.end - 1}`)
+          res = await this.request(`bytes=${claim.pos}-${claim.end - 1}`, claim.stop.signal)
           await this.checkPiece(res, claim)
         }
         await this.readBody(res, claim)
@@ -507,6 +515,8 @@ class Downloader {
       } catch (e) {
         sched.release(claim)
         if (this.stop.signal.aborted) throw this.stop.signal.reason
+        // A demand took this connection; what arrived is kept.
+        if (claim.preempted) continue
         if (!isRetryable(e)) throw e
         this.retried++
         if (claim.pos > before) failures = 0
@@ -671,7 +681,7 @@ class Downloader {
     }
   }
 
-  private request(range: string | null): Promise<Response> {
+  private request(range: string | null, signal: AbortSignal = this.stop.signal): Promise<Response> {
     this.throwIfStopped()
     const headers = new Headers(this.s.headers)
     // Ranges are of the stored bytes: no transfer compression.
@@ -684,7 +694,7 @@ class Downloader {
       headers.delete('if-range')
     }
     this.requests++
-    return fetch(this.s.url, { headers, signal: this.stop.signal })
+    return fetch(this.s.url, { headers, signal })
   }
 
   private checkEncoding(res: Response): void {

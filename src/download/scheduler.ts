@@ -5,11 +5,21 @@
  * other connection is fetching, demanded ranges first (round-robin between
  * them), then the rest from the start. A failed request simply leaves its
  * unwritten remainder missing, to be picked up again.
+ *
+ * A demand that finds every connection busy preempts one: the request of a
+ * claim that no demand overlaps is aborted (its bytes so far are kept, the
+ * rest becomes missing again) and its connection serves the demand, so a
+ * reader far ahead waits one round trip, not one piece.
  */
 import type { ByteRange, ResourceBase } from '../resource.js'
 
 /** A range one connection is fetching; `[pos, end)` has not arrived yet. */
 export class Claim {
+  /** Aborts this claim's request: the download stopping, or a demand preempting it. */
+  readonly stop = new AbortController()
+  /** Set when a demand took this claim's connection: not a failure, nothing to retry. */
+  preempted = false
+
   constructor(
     readonly start: number,
     public pos: number,
@@ -41,7 +51,8 @@ export class Scheduler {
     const d: Demand = { start: Math.max(0, start), end: Math.min(end, this.size) }
     if (d.start >= d.end) return () => {}
     this.demands.push(d)
-    this.notify()
+    if (this.waiters.length > 0) this.notify()
+    else this.preemptFor(d)
     return () => {
       const i = this.demands.indexOf(d)
       if (i >= 0) this.demands.splice(i, 1)
@@ -85,6 +96,25 @@ export class Scheduler {
   /** Resolves at the next release or demand. */
   changed(): Promise<void> {
     return new Promise<void>((resolve) => this.waiters.push(resolve))
+  }
+
+  /** Aborts the background claim with the most left to fetch, if `d` has bytes no claim covers. */
+  private preemptFor(d: Demand): void {
+    if (this.firstFree(d.start, d.end) === null) return
+    let victim: Claim | null = null
+    for (const c of this.claims) {
+      if (c.preempted || this.demands.some((x) => x.start < c.end && c.pos < x.end)) continue
+      if (victim === null || c.end - c.pos > victim.end - victim.pos) victim = c
+    }
+    if (victim === null) return
+    victim.preempted = true
+    victim.stop.abort(new Error('preempted by a demand'))
+  }
+
+  /** Aborts every claim's request (the download stops). */
+  abortAll(reason: unknown): void {
+    for (const c of this.claims) c.stop.abort(reason)
+    this.notify()
   }
 
   /** Wakes every `changed()` waiter (a release, a demand, or the download stopping). */
