@@ -99,7 +99,9 @@ const whole = { ours: [], fs: [] }
 for (let r = 0; r < ROUNDS; r++) {
   whole.fs.push(await wholeOnce('fs'))
   whole.ours.push(await wholeOnce('ours'))
-  log(`whole round ${r}: serveRange ${whole.ours[r].toFixed(0)} MB/s, fs.createReadStream ${whole.fs[r].toFixed(0)} MB/s`)
+  log(
+    `whole round ${r}: serveRange ${whole.ours[r].toFixed(0)} MB/s, fs.createReadStream ${whole.fs[r].toFixed(0)} MB/s`,
+  )
 }
 
 // --- many small ranges on one keep-alive connection ------------------------------
