@@ -22,7 +22,7 @@
  */
 import { StorageError, argumentError } from '../errors.js'
 import { validateResource } from '../resource-arg.js'
-import type { ResourceBase } from '../resource.js'
+import type { ByteRange, ResourceBase } from '../resource.js'
 import { validateAbortSignal, validateObject, validateOffset, validateString } from '../validate.js'
 import { DownloadError } from './errors.js'
 import {
@@ -351,13 +351,13 @@ class Downloader {
   private async probe(): Promise<Plan> {
     for (let failures = 0; ; ) {
       this.throwIfStopped()
-      const start = this.firstWanted()
+      const { start, end } = this.firstWanted()
       // Its own controller: if its body becomes the first claim, a demand may preempt it.
       const ctl = new AbortController()
       const onStop = (): void => ctl.abort(this.stop.signal.reason)
       this.stop.signal.addEventListener('abort', onStop, { once: true })
       try {
-        const res = await this.request(`bytes=${start}-${start + this.s.pieceSize - 1}`, ctl.signal)
+        const res = await this.request(`bytes=${start}-${end - 1}`, ctl.signal)
         return await this.planFrom(res, start, ctl)
       } catch (e) {
         if (this.stop.signal.aborted) throw this.stop.signal.reason
@@ -371,14 +371,23 @@ class Downloader {
     }
   }
 
-  /** The first missing byte a demand wants, else the first missing byte. */
-  private firstWanted(): number {
+  /**
+   * The first request's range: one piece from the first missing byte a
+   * demand wants, else from the first missing byte, ending where the gap
+   * ends (no present byte is asked for again).
+   */
+  private firstWanted(): ByteRange {
+    const all = Number.MAX_SAFE_INTEGER
+    let start = this.resource.nextGap(0, all)?.start ?? 0
     for (const d of this.early) {
-      if (d.withdrawn) continue
-      const gap = this.resource.nextGap(d.start, d.end)
-      if (gap) return gap.start
+      const gap = d.withdrawn ? null : this.resource.nextGap(d.start, d.end)
+      if (gap) {
+        start = gap.start
+        break
+      }
     }
-    return this.resource.nextGap(0, Number.MAX_SAFE_INTEGER)?.start ?? 0
+    const gapEnd = this.resource.nextGap(start, all)?.end ?? all
+    return { start, end: Math.min(gapEnd, start + this.s.pieceSize) }
   }
 
   /** What the first answer means for the rest; throws (retryable or not) when it is no use. */
