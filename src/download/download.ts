@@ -413,7 +413,7 @@ class Downloader {
       }
       this.checkNothingPast(cr.total)
       this.learn(h, cr.total, true)
-      const sched = new Scheduler(this.resource, cr.total, this.s.pieceSize)
+      const sched = new Scheduler(this.resource, cr.total, this.s.pieceSize, this.s.pieceSize * this.s.connections)
       this.scheduler = sched
       for (const d of this.early) if (!d.withdrawn) d.release = sched.demand(d.start, d.end)
       const claim = sched.claim(start, cr.last + 1)

@@ -2,14 +2,20 @@
  * Which bytes a download's connections fetch next. Nothing is planned ahead:
  * each free connection asks for the first missing byte (per the resource's
  * own `nextGap`, so a resumed resource is planned like a fresh one) that no
- * other connection is fetching, demanded ranges first (round-robin between
- * them), then the rest from the start. A failed request simply leaves its
- * unwritten remainder missing, to be picked up again.
+ * other connection is fetching, demanded ranges first, then the rest from
+ * the start. A failed request simply leaves its unwritten remainder missing,
+ * to be picked up again.
  *
- * A demand that finds every connection busy preempts one: the request of a
- * claim that no demand overlaps is aborted (its bytes so far are kept, the
- * rest becomes missing again) and its connection serves the demand, so a
- * reader far ahead waits one round trip, not one piece.
+ * Demands. A reader demands the range it will read, often to the end of the
+ * file (`bytes=0-`). What is urgent is only its *window*: from the first
+ * byte it lacks, `window` bytes on (a piece per connection). Free
+ * connections serve the demands' windows in turn, then the rest of the file.
+ * A demand that finds every connection busy preempts so that it waits a
+ * round trip, not a piece: the requests of claims in no demand's window (as
+ * many as its window has pieces to fetch), or else the farthest claim of the
+ * other demand holding the most connections (when it holds more than one);
+ * the freed connections serve the new demand first. The preempted request is aborted; its bytes so far are kept and the
+ * rest becomes missing again.
  */
 import type { ByteRange, ResourceBase } from '../resource.js'
 
@@ -44,6 +50,8 @@ export class Scheduler {
     /** The representation's length. */
     private readonly size: number,
     private readonly pieceSize: number,
+    /** Bytes of a demand that count as urgent, from its first missing byte. */
+    private readonly window: number,
   ) {}
 
   /** Fetches `[start, end)` before anything else; returns the function that withdraws the demand. */
@@ -55,7 +63,10 @@ export class Scheduler {
     else this.preemptFor(d)
     return () => {
       const i = this.demands.indexOf(d)
-      if (i >= 0) this.demands.splice(i, 1)
+      if (i < 0) return
+      this.demands.splice(i, 1)
+      // Claims that served only `d` are background now: the others may take them.
+      if (this.waiters.length === 0) for (const other of this.demands) this.preemptFor(other)
     }
   }
 
@@ -71,8 +82,8 @@ export class Scheduler {
     const n = this.demands.length
     for (let i = 0; i < n; i++) {
       const k = (this.turn + i) % n
-      const d = this.demands[k]
-      const free = this.firstFree(d.start, d.end)
+      const hot = this.windowOf(this.demands[k])
+      const free = hot && this.firstFree(hot.start, hot.end)
       if (free) {
         this.turn = (k + 1) % n
         return this.claim(free.start, free.end)
@@ -98,17 +109,47 @@ export class Scheduler {
     return new Promise<void>((resolve) => this.waiters.push(resolve))
   }
 
-  /** Aborts the background claim with the most left to fetch, if `d` has bytes no claim covers. */
+  /** The urgent part of `d`: `window` bytes from its first missing byte; null when it has everything. */
+  private windowOf(d: Demand): ByteRange | null {
+    const gap = this.resource.nextGap(d.start, d.end)
+    return gap ? { start: gap.start, end: Math.min(d.end, gap.start + this.window) } : null
+  }
+
+  /** Preempts connections for `d` if its window has bytes no claim covers (see the module comment). */
   private preemptFor(d: Demand): void {
-    if (this.firstFree(d.start, d.end) === null) return
-    let victim: Claim | null = null
-    for (const c of this.claims) {
-      if (c.preempted || this.demands.some((x) => x.start < c.end && c.pos < x.end)) continue
-      if (victim === null || c.end - c.pos > victim.end - victim.pos) victim = c
+    const hot = this.windowOf(d)
+    if (hot === null) return
+    let wanted = 0
+    for (let at = hot.start, free = this.firstFree(at, hot.end); free !== null; free = this.firstFree(at, hot.end)) {
+      wanted++
+      at = free.end
     }
-    if (victim === null) return
-    victim.preempted = true
-    victim.stop.abort(new Error('preempted by a demand'))
+    if (wanted === 0) return
+    const windows = this.demands.map((x) => this.windowOf(x))
+    const inWindow = (c: Claim, w: ByteRange | null): boolean => w !== null && c.pos < w.end && w.start < c.end
+    const live = [...this.claims].filter((c) => !c.preempted)
+    // Background claims first, the ones with the most left to fetch first.
+    const victims = live
+      .filter((c) => !windows.some((w) => inWindow(c, w)))
+      .sort((a, b) => b.end - b.pos - (a.end - a.pos))
+      .slice(0, wanted)
+    if (victims.length === 0) {
+      let most: Claim[] = []
+      for (const x of this.demands) {
+        if (x === d) continue
+        const w = this.windowOf(x)
+        const held = live.filter((c) => inWindow(c, w))
+        if (held.length > most.length) most = held
+      }
+      if (most.length > 1) victims.push(most.reduce((far, c) => (c.pos > far.pos ? c : far)))
+    }
+    if (victims.length === 0) return
+    // The freed connections' next() serves `d` first.
+    this.turn = this.demands.indexOf(d)
+    for (const v of victims) {
+      v.preempted = true
+      v.stop.abort(new Error('preempted by a demand'))
+    }
   }
 
   /** Aborts every claim's request (the download stops). */
