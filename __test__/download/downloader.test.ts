@@ -302,6 +302,24 @@ serial('demand priority: a waited-for tail arrives before the middle of the file
   r.close()
 })
 
+serial('a demand preempts a running request: one connection, one piece for the whole file', async (t) => {
+  const { nginx } = t.context
+  const size = demanded.data.length
+  const r = openFile(tempFile(t))
+  // Without preemption the only connection would fetch the whole file before the tail.
+  const job = download(`${nginx.base}/slow/${demanded.name}`, r, { connections: 1, pieceSize: size })
+  await job.origin
+  const release = job.demand(size - 1000, size)
+  t.is(await r.waitRange(size - 1000, size), 'ready')
+  const when = job.progress()
+  release()
+  t.true(when.presentBytes < size / 2, `only ${when.presentBytes} of ${size} bytes were there when the tail arrived`)
+  const result = await job
+  t.is(sha256(r.readAll()), demanded.sha256)
+  t.true(result.requests >= 3, 'the first request was cut, the tail fetched, the rest asked again')
+  r.close()
+})
+
 serial(
   'an origin that drops every connection part-way: retried from where it broke, each byte fetched once',
   async (t) => {
@@ -339,7 +357,7 @@ serial(
     const origin = await startOrigin(Buffer.alloc(10), { failFirst: 1000 })
     t.teardown(() => origin.close())
     const r = MemResource.open(new CancellationToken())
-    const waiting = r.waitRange(0, 10)
+    const waiting = r.waitRange(0, 10, { timeoutMs: 20_000 })
     const err = await t.throwsAsync<DownloadError>(download(origin.url, r, { retries: 1 }))
     t.is(err?.code, 'ERR_DOWNLOAD_HTTP')
     t.is(err?.status, 503)

@@ -675,6 +675,8 @@ class Downloader {
           claim.pos += chunk.length
           this.fetched += chunk.length
           this.queueProgress()
+          // Cut short by a demand: the rest of this answer is someone else's now.
+          if (claim.cut && claim.pos >= claim.end) break
         }
       } finally {
         if (!finished) reader.cancel().catch(() => {})

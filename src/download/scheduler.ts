@@ -10,12 +10,14 @@
  * file (`bytes=0-`). What is urgent is only its *window*: from the first
  * byte it lacks, `window` bytes on (a piece per connection). Free
  * connections serve the demands' windows in turn, then the rest of the file.
- * A demand that finds every connection busy preempts so that it waits a
- * round trip, not a piece: the requests of claims in no demand's window (as
- * many as its window has pieces to fetch), or else the farthest claim of the
- * other demand holding the most connections (when it holds more than one);
- * the freed connections serve the new demand first. The preempted request is aborted; its bytes so far are kept and the
- * rest becomes missing again.
+ * A claim that runs into a demand's window from before it is cut at the
+ * window's start. A demand that finds every connection busy preempts so that
+ * it waits a round trip, not a piece: the requests of claims fetching in no
+ * demand's window (as many as its window has pieces to fetch), or else the
+ * farthest claim of the other demand holding the most connections (when it
+ * holds more than one); the freed connections serve the new demand first.
+ * A preempted request is aborted; its bytes so far are kept and the rest
+ * becomes missing again.
  */
 import type { ByteRange, ResourceBase } from '../resource.js'
 
@@ -25,12 +27,22 @@ export class Claim {
   readonly stop = new AbortController()
   /** Set when a demand took this claim's connection: not a failure, nothing to retry. */
   preempted = false
+  /** Set when a demand cut `end` short: stop reading at `end` instead of draining the answer. */
+  cut = false
 
   constructor(
     readonly start: number,
     public pos: number,
-    readonly end: number,
+    public end: number,
   ) {}
+
+  /** Ends the claim at `at` (the bytes from there go to a demand). */
+  cutAt(at: number): void {
+    if (at > this.pos && at < this.end) {
+      this.end = at
+      this.cut = true
+    }
+  }
 }
 
 interface Demand {
@@ -119,6 +131,8 @@ export class Scheduler {
   private preemptFor(d: Demand): void {
     const hot = this.windowOf(d)
     if (hot === null) return
+    // A claim running into the window from before it leaves the window's bytes to others.
+    for (const c of this.claims) if (!c.preempted && c.pos < hot.start) c.cutAt(hot.start)
     let wanted = 0
     for (let at = hot.start, free = this.firstFree(at, hot.end); free !== null; free = this.firstFree(at, hot.end)) {
       wanted++
@@ -126,7 +140,8 @@ export class Scheduler {
     }
     if (wanted === 0) return
     const windows = this.demands.map((x) => this.windowOf(x))
-    const inWindow = (c: Claim, w: ByteRange | null): boolean => w !== null && c.pos < w.end && w.start < c.end
+    // A claim serves a window when it is fetching bytes inside it now.
+    const inWindow = (c: Claim, w: ByteRange | null): boolean => w !== null && w.start <= c.pos && c.pos < w.end
     const live = [...this.claims].filter((c) => !c.preempted)
     // Background claims first, the ones with the most left to fetch first.
     const victims = live
