@@ -211,6 +211,45 @@ serial('an interrupted download resumes: only the gaps are fetched (nginx access
   second.close()
 })
 
+serial('resume from a partial file: every request lies inside a gap, the gaps are fetched whole', async (t) => {
+  const { nginx } = t.context
+  const size = plain.data.length
+  const r = openFile(tempFile(t))
+  // Gaps smaller and larger than a piece, a present byte at the very end.
+  const present: ByteRange[] = [
+    { start: 0, end: 100_000 },
+    { start: 300_000, end: 1_000_000 },
+    { start: 3_000_000, end: 3_100_000 },
+    { start: size - 1, end: size },
+  ]
+  for (const p of present) r.writeAt(p.start, plain.data.subarray(p.start, p.end))
+  const kept = present.reduce((n, p) => n + (p.end - p.start), 0)
+  const gaps = [
+    { start: 100_000, end: 300_000 },
+    { start: 1_000_000, end: 3_000_000 },
+    { start: 3_100_000, end: size - 1 },
+  ]
+  const before = logFor(nginx, `/${plain.name}`).length
+  const result = await download(`${nginx.base}/${plain.name}`, r, { connections: 3, pieceSize: 512 * 1024 })
+  t.is(result.resumedBytes, kept)
+  t.is(result.fetchedBytes, size - kept)
+  t.is(sha256(r.readAll()), plain.sha256)
+  await new Promise((res) => setTimeout(res, 50))
+  const log = logFor(nginx, `/${plain.name}`).slice(before)
+  for (const l of log) {
+    const asked = asRange(l.range)
+    t.true(
+      gaps.some((g) => g.start <= asked.start && asked.end <= g.end),
+      `${l.range} lies in a gap`,
+    )
+  }
+  t.is(
+    log.reduce((n, l) => n + l.bytes, 0),
+    size - kept,
+  )
+  r.close()
+})
+
 /** Replaces `file` under nginx the way deployments do (a new inode, a new mtime, so a new ETag). */
 function replaceUnderNginx(nginx: Nginx, file: ServedFile, data: Buffer): void {
   const target = join(nginx.dir, 'www', file.name)

@@ -170,7 +170,11 @@ serial('a client that gives up while waiting: its wait is withdrawn and its dema
   const before = pendingWaits()
   const gaveUp = await curl(['--max-time', '0.5', '-r', '5000-5999', `${base}/`])
   t.is(gaveUp.exit, 28, 'curl timed out')
-  const outcome = await result
+  // Bounded: a wait that is never withdrawn would keep serveRange pending forever.
+  const outcome = await Promise.race([
+    result,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('serveRange still pending')), 10_000)),
+  ])
   t.false(outcome.completed)
   t.is(outcome.status, 206)
   await turns()
