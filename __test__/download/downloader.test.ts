@@ -376,6 +376,18 @@ serial(
   },
 )
 
+serial('an origin that caps range sizes: shorter answers are taken as they are, not retried', async (t) => {
+  const data = generateBytes(MiB, 37)
+  const origin = await startOrigin(data, { capRange: 100_000 })
+  t.teardown(() => origin.close())
+  const r = MemResource.open(new CancellationToken())
+  const result = await download(origin.url, r, { connections: 2, pieceSize: 256 * 1024, retries: 0 })
+  t.true(r.readAll().equals(data))
+  t.is(result.retries, 0)
+  t.is(result.fetchedBytes, data.length)
+  t.true(origin.requests.every((q) => q.status === 206))
+})
+
 serial('503s, then it works: retried with backoff', async (t) => {
   const data = generateBytes(300_000, 32)
   const origin = await startOrigin(data, { failFirst: 2 })

@@ -20,6 +20,8 @@ export interface OriginBehaviour {
   unknownTotal?: boolean
   /** Send the body gzip-encoded (Content-Encoding: gzip), whatever was asked. */
   gzip?: boolean
+  /** Answer at most this many bytes per range (as some CDNs do). */
+  capRange?: number
   /** ETag sent with every answer; default `"v1"`. */
   etag?: string
 }
@@ -75,7 +77,9 @@ export async function startOrigin(data: Buffer, behaviour: OriginBehaviour = {})
       res.writeHead(416, { 'Content-Range': `bytes */${data.length}` }).end()
       return
     }
-    const { start, end } = range ?? { start: 0, end: data.length }
+    const { start } = range ?? { start: 0 }
+    let end = range?.end ?? data.length
+    if (range && behaviour.capRange !== undefined) end = Math.min(end, start + behaviour.capRange)
     let body = data.subarray(start, end)
     const headers: Record<string, string> = { ETag: etag, 'Content-Type': 'application/octet-stream' }
     if (behaviour.gzip) {

@@ -559,6 +559,8 @@ class Downloader {
           status: 206,
         })
       }
+      // An origin that caps range sizes: the rest of the claim is free for the next request.
+      if (cr.last + 1 < claim.end) claim.end = cr.last + 1
       return
     }
     await discard(res)
