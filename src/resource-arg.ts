@@ -3,17 +3,16 @@
  * resource classes check theirs (kept beside them, not in validate.ts, so the
  * helpers depend only on the public classes).
  */
-import { argumentError } from './errors.js'
+import { type Site, invalidArgType } from './errors.js'
 import { ResourceBase } from './resource.js'
-import { describeReceived } from './validate.js'
 
 /** Throws `ERR_INVALID_ARG_TYPE` unless `value` is a resource of this package. */
-export function validateResource(value: unknown, name: string, site: unknown): asserts value is ResourceBase {
+export function validateResource(value: unknown, name: string, site: Site): asserts value is ResourceBase {
   if (!(value instanceof ResourceBase)) {
-    throw argumentError(
-      TypeError,
-      'ERR_INVALID_ARG_TYPE',
-      `The "${name}" argument must be a resource (MmapResource, MemResource, StorageResource, Atomic or AtomicChunked). ${describeReceived(value)}`,
+    throw invalidArgType(
+      name,
+      'a resource (MmapResource, MemResource, StorageResource, Atomic or AtomicChunked)',
+      value,
       site,
     )
   }

@@ -20,10 +20,17 @@
  *    validators, so bytes of a changed file are never written:
  *    `ERR_DOWNLOAD_CHANGED` instead.
  */
-import { StorageError, argumentError } from '../errors.js'
+import { StorageError, invalidArgValue } from '../errors.js'
 import { validateResource } from '../resource-arg.js'
 import type { ByteRange, ResourceBase } from '../resource.js'
-import { validateAbortSignal, validateObject, validateOffset, validateString } from '../validate.js'
+import {
+  validateAbortSignal,
+  validateChunkSize,
+  validateFunction,
+  validateObject,
+  validateOffset,
+  validateString,
+} from '../validate.js'
 import { DownloadError } from './errors.js'
 import {
   isRetryableStatus,
@@ -170,14 +177,7 @@ interface Settings {
 
 function positive(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback
-  validateOffset(value, name)
-  if (value === 0) {
-    throw argumentError(
-      RangeError,
-      'ERR_OUT_OF_RANGE',
-      `The value of "${name}" is out of range. It must be >= 1. Received 0`,
-    )
-  }
+  validateChunkSize(value, name)
   return value
 }
 
@@ -189,23 +189,13 @@ function settingsOf(url: unknown, options: unknown): Settings {
     parsed = new URL(url)
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw argumentError(
-      TypeError,
-      'ERR_INVALID_ARG_VALUE',
-      `The argument 'url' must be an http: or https: URL. Received '${parsed.protocol}'`,
-    )
+    throw invalidArgValue('url', parsed.protocol, 'must be an http: or https: URL', download)
   }
   validateObject(options, 'options')
   const o = options as DownloadOptions
   if (o.headers !== undefined) validateObject(o.headers, 'options.headers')
   if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal')
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
-    throw argumentError(
-      TypeError,
-      'ERR_INVALID_ARG_TYPE',
-      `The "options.onProgress" property must be of type function. Received type ${typeof o.onProgress}`,
-    )
-  }
+  if (o.onProgress !== undefined) validateFunction(o.onProgress, 'options.onProgress')
   if (o.validator !== undefined) validateString(o.validator, 'options.validator')
   const retries = o.retries ?? 5
   validateOffset(retries, 'options.retries')
