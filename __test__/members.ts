@@ -51,6 +51,26 @@ export function memberTests(test: TestFn, f: Factory): void {
     r.close()
   })
 
+  test(`${f.name}: ranges() merged and in order, presentBytes() their total`, (t) => {
+    const r = f.open(t)
+    t.deepEqual(r.ranges(), [])
+    t.is(r.presentBytes(), 0)
+    r.writeAt(20, bytes(3))
+    r.writeAt(0, bytes(4))
+    r.writeAt(4, bytes(2))
+    t.deepEqual(r.ranges(), [
+      { start: 0, end: 6 },
+      { start: 20, end: 23 },
+    ])
+    t.is(r.presentBytes(), 9)
+    r.commit(21)
+    t.deepEqual(r.ranges(), [{ start: 0, end: 21 }])
+    t.is(r.presentBytes(), 21)
+    r.close()
+    t.throws(() => r.ranges(), { instanceOf: StorageError, code: 'ERR_STORAGE_CLOSED' })
+    t.throws(() => r.presentBytes(), { instanceOf: StorageError, code: 'ERR_STORAGE_CLOSED' })
+  })
+
   test(`${f.name}: waitRange and waitRangeSync on written data`, async (t) => {
     const r = f.open(t)
     r.writeAt(0, bytes(8))
@@ -172,6 +192,9 @@ export function memberTests(test: TestFn, f: Factory): void {
     r.close()
     const waitErr = await t.throwsAsync(pending, { instanceOf: StorageError })
     t.is(waitErr?.code, 'ERR_STORAGE_CLOSED')
+    // status() says so, isClosed() answers, every other member throws.
+    t.deepEqual(r.status(), { kind: 'closed' })
+    t.true(r.isClosed())
     const calls: Array<[string, () => unknown]> = [
       ['writeAt', () => r.writeAt(0, bytes(1))],
       ['readAt', () => r.readAt(0, new Uint8Array(1))],
@@ -180,6 +203,17 @@ export function memberTests(test: TestFn, f: Factory): void {
       ['waitRangeSync', () => r.waitRangeSync(0, 1)],
       ['commit', () => r.commit(1)],
       ['reactivate', () => r.reactivate()],
+      ['len', () => r.len()],
+      ['isEmpty', () => r.isEmpty()],
+      ['containsRange', () => r.containsRange(0, 1)],
+      ['containsRange of written bytes', () => r.containsRange(0, 4)],
+      ['nextGap', () => r.nextGap(0, 8)],
+      ['path', () => r.path()],
+      ['flush', () => r.flush()],
+      ['fail', () => r.fail('late')],
+      ['interrupt', () => r.interrupt()],
+      ['share', () => r.share()],
+      ['on', () => r.on('write', () => {})],
     ]
     for (const [name, call] of calls) {
       const err = t.throws(call, { instanceOf: StorageError }, name)
@@ -187,6 +221,25 @@ export function memberTests(test: TestFn, f: Factory): void {
     }
     const later = await t.throwsAsync(r.waitRange(0, 1), { instanceOf: StorageError })
     t.is(later?.code, 'ERR_STORAGE_CLOSED')
+    t.deepEqual(r.status(), { kind: 'closed' })
+  })
+
+  test(`${f.name}: closed through another handle is closed here too`, (t) => {
+    const r = f.open(t)
+    r.writeAt(0, bytes(4))
+    r.commit()
+    const other = Resource.fromShared(r.share())
+    other.close()
+    t.true(r.isClosed())
+    t.deepEqual(r.status(), { kind: 'closed' })
+    for (const [name, call] of [
+      ['len', () => r.len()],
+      ['containsRange', () => r.containsRange(0, 4)],
+      ['readAt', () => r.readAt(0, new Uint8Array(4))],
+    ] as Array<[string, () => unknown]>) {
+      const err = t.throws(call, { instanceOf: StorageError }, name)
+      t.is(err?.code, 'ERR_STORAGE_CLOSED', name)
+    }
   })
 
   test(`${f.name}: Symbol.dispose closes (using)`, (t) => {

@@ -113,6 +113,7 @@ if (wanted('wasm') && fs.existsSync(wasmHelper)) {
     log(`[bench] wasm-vs-native.mjs failed: ${child.stderr}`)
   }
 }
+if (wanted('serve')) results.serve = runGroup('serve', 'serve.mjs')
 if (wanted('rust')) results.rust = runRust()
 
 // ---------------------------------------------------------------------------
@@ -134,6 +135,8 @@ const fmt = (v, unit) => {
   if (unit === 'MB') return `${v.toFixed(2)} MB`
   if (unit === 'ns/call' || unit === 'ns/op') return `${v.toFixed(0)} ns`
   if (unit === 'KiB gzip') return `${v.toFixed(0)} KiB gzip`
+  if (unit === 'req/s') return `${v.toFixed(0)} req/s`
+  if (unit === 'MiB') return `${v.toFixed(1)} MiB`
   return `${v.toFixed(2)} ${unit}`
 }
 
@@ -317,6 +320,59 @@ if (results.wasmHelper?.results?.wasm?.writeNs && results.wasmHelper.results.nat
       target: '',
     })
   }
+}
+
+if (results.serve) {
+  const whole = find('serve', 'whole 256MiB serveRange')
+  const wholeFs = find('serve', 'whole 256MiB fs.createReadStream')
+  const r = whole.p50 / wholeFs.p50
+  row({
+    group: 'serve',
+    name: 'GET committed 256 MiB file (curl)',
+    ours: whole.p50,
+    base: wholeFs.p50,
+    baseName: 'fs.createReadStream().pipe(res)',
+    unit: 'MB/s',
+    ratio: r,
+    ratioLabel: 'x fs stream',
+    target: '≥ 1x',
+    pass: r >= 1,
+  })
+  const ranges = find('serve', 'ranges 64KiB serveRange')
+  const rangesFs = find('serve', 'ranges 64KiB fs.createReadStream')
+  row({
+    group: 'serve',
+    name: '400 random 64 KiB ranges, keep-alive (curl)',
+    ours: ranges.p50,
+    base: rangesFs.p50,
+    baseName: 'hand-written 206 + fs stream',
+    unit: 'req/s',
+    ratio: ranges.p50 / rangesFs.p50,
+    ratioLabel: 'x fs stream',
+    target: '',
+  })
+  const ttfb = find('serve', 'ttfb tail via proxy')
+  const ttfbOrigin = find('serve', 'ttfb tail from origin')
+  const present = find('serve', 'present when tail served')
+  row({
+    group: 'serve',
+    name: 'first byte of the last 64 KiB, 0.3 s into a 64 MiB download',
+    ours: ttfb.p50,
+    base: ttfbOrigin.p50,
+    baseName: 'straight from the origin',
+    unit: 'ms',
+    ratio: ttfb.p50 / ttfbOrigin.p50,
+    ratioLabel: 'x origin',
+    target: '',
+  })
+  row({
+    group: 'serve',
+    name: 'of which present when the tail was served',
+    ours: present.p50 / (1024 * 1024),
+    unit: 'MiB',
+    baseName: 'of 64 MiB (demand priority: the tail does not wait for the rest)',
+    target: '',
+  })
 }
 
 if (results.rust) {

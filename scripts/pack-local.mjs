@@ -87,7 +87,7 @@ const plat = mainOnly ? null : pack(platformDir)
 
 // The main tarball: what must be there, what must never be.
 const problems = []
-const mustHave = ['package.json', 'README.md', 'index.js', 'index.d.ts']
+const mustHave = ['package.json', 'README.md', 'native-binding.js', 'native-binding.d.ts']
 for (const entry of [pkg.main, pkg.types, pkg.module]) {
   if (typeof entry === 'string') mustHave.push(entry.replace(/^\.\//, ''))
 }

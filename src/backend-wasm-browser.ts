@@ -1,25 +1,28 @@
 /**
- * The WebAssembly backend in browsers. The browser entry (`dist/browser.mjs`,
- * bundled by `scripts/wasm/build-browser.mjs`) fetches and instantiates the
- * module (top-level await), then hands the glue over with `installWasmGlue`
- * before any user code runs; `backend.ts` then loads this file in place of
- * the Node loader `backend-wasm.ts`. No Node built-ins here.
+ * The WebAssembly backend in browsers, in place of `backend-wasm.ts`. The
+ * browser entry (`browser-entry.mts`, bundled into `dist/browser.mjs`)
+ * fetches and instantiates the module (top-level await), then hands the
+ * glue over with `installWasmModule` before any user code runs. No Node
+ * built-ins here.
  */
-import { createWasmBackend, type WasmBackend, type WasmGlue } from './backend-wasm-core.js'
+import type { Backend, BackendModule } from './backend-contract.js'
+import { storageError } from './errors.js'
 
-let installed: WasmBackend | undefined
+let installed: Backend | undefined
 
 /** Makes the initialized glue module the backend. Later calls are ignored. */
-export function installWasmGlue(glue: WasmGlue): void {
-  installed ??= createWasmBackend(glue)
+export function installWasmModule(glue: BackendModule): void {
+  installed ??= { ...glue, name: 'wasm' }
 }
 
-/** The backend, once the entry has installed the glue. */
-export function loadWasmBackend(): WasmBackend {
+/** The backend, once the entry has installed the module. */
+export function loadWasmBackend(): Backend {
   if (!installed) {
-    throw Object.assign(new Error('unsupported: the WebAssembly module is not initialized; import the package entry'), {
-      code: 'ERR_STORAGE_UNSUPPORTED' as const,
-    })
+    throw storageError(
+      'ERR_STORAGE_UNSUPPORTED',
+      'unsupported: the WebAssembly module is not initialized; import the package entry',
+      loadWasmBackend,
+    )
   }
   return installed
 }

@@ -6,14 +6,13 @@
  * built by `npm run build:wasm`), which compiles the module synchronously
  * from the `.wasm` beside it. `src/` and `dist/` both sit one level below
  * the package root, so the relative path holds for tests and the package.
+ * The browser build replaces this file with `backend-wasm-browser.ts`.
  */
-import { createWasmBackend, type WasmBackend, type WasmGlue } from './backend-wasm-core.js'
+import type { Backend, BackendModule } from './backend-contract.js'
 
-// Synchronous on purpose: the storage API is synchronous, and backend.ts
-// loads this module lazily, on first use.
-const glue = require('../pkg-wasm/kithara_storage_wasm.node.cjs') as WasmGlue
-
-/** The WebAssembly build of the core, shaped as the `NativeBackend` contract. */
-export const wasmBackend: WasmBackend = createWasmBackend(glue)
-
-export default wasmBackend
+/** Loads the module (synchronously: the storage API is synchronous). */
+export function loadWasmBackend(): Backend {
+  // backend-contract.check.mts proves the glue's typings fit BackendModule.
+  const glue: BackendModule = require('../pkg-wasm/kithara_storage_wasm.node.cjs')
+  return { ...glue, name: 'wasm' }
+}

@@ -1,20 +1,20 @@
 /** `MemCoverage`: which byte ranges of a download have arrived (the core's, via the backend). */
+import type { BackendCoverage } from './backend-contract.js'
 import { backend } from './backend.js'
-import { toStorageError } from './errors.js'
-import type { NativeCoverage } from './native.js'
-import type { ByteRange } from './resource.js'
+import { fromBackendError } from './errors.js'
+import { type ByteRange, toByteRange, toByteRanges } from './ranges.js'
 import { validateOffset } from './validate.js'
 
 /** Downloaded byte ranges and the total size, to plan what to fetch next. */
 export class MemCoverage {
-  readonly #native: NativeCoverage
+  readonly #native: BackendCoverage
 
   /** Nothing marked, size unknown. */
   constructor() {
     try {
       this.#native = backend().newCoverage()
     } catch (e) {
-      throw toStorageError(e, MemCoverage)
+      throw fromBackendError(e, MemCoverage)
     }
   }
 
@@ -33,7 +33,7 @@ export class MemCoverage {
 
   /** The total size, or null while unknown. */
   totalSize(): number | null {
-    return this.#native.totalSize()
+    return this.#native.totalSize() ?? null
   }
 
   /**
@@ -42,8 +42,7 @@ export class MemCoverage {
    */
   nextGap(from: number): ByteRange | null {
     validateOffset(from, 'from')
-    const gap = this.#native.nextGap(from)
-    return gap ? { start: gap[0], end: gap[1] } : null
+    return toByteRange(this.#native.nextGap(from))
   }
 
   /** The total size is known and every byte below it is marked. */
@@ -53,6 +52,6 @@ export class MemCoverage {
 
   /** The marked ranges, merged and in order. */
   ranges(): ByteRange[] {
-    return this.#native.ranges().map(([start, end]) => ({ start, end }))
+    return toByteRanges(this.#native.ranges())
   }
 }

@@ -1,10 +1,34 @@
 /**
- * Errors of the public API: `StorageError` for storage failures, and Node-style
- * `TypeError`/`RangeError` (with `code`) for bad arguments.
+ * Every error the public API throws, built in one place (in the style of
+ * Node's `lib/internal/errors.js`): the `StorageError` class and its codes,
+ * the builders of Node's argument errors (`ERR_INVALID_ARG_TYPE`,
+ * `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`), the rewrapping of backend
+ * errors, and the one helper that makes a stack start at the user's call.
  */
-import type { NativeError, StorageErrorCode } from './native.js'
+import type { BackendError } from './backend-contract.js'
 
-export type { StorageErrorCode } from './native.js'
+/**
+ * Every code a `StorageError` has: the values of the core's
+ * `StorageError::code()` (crates/kithara-storage/src/error.rs). A test keeps
+ * this list, the core and the README's table in step.
+ */
+export const STORAGE_ERROR_CODES = [
+  'ERR_STORAGE_CANCELLED',
+  'ERR_STORAGE_FAILED',
+  'ERR_STORAGE_INVALID_RANGE',
+  'ERR_STORAGE_COMMITTED',
+  'ERR_STORAGE_READ_ONLY',
+  'ERR_STORAGE_IO',
+  'ERR_STORAGE_CLOSED',
+  'ERR_STORAGE_TIMEOUT',
+  'ERR_STORAGE_TMP_CLAIMED',
+  'ERR_STORAGE_UNSUPPORTED',
+] as const
+
+/** A stable, machine-readable storage error code. */
+export type StorageErrorCode = (typeof STORAGE_ERROR_CODES)[number]
+
+const STORAGE_CODES: ReadonlySet<string> = new Set<string>(STORAGE_ERROR_CODES)
 
 /** Optional details of a {@link StorageError}. */
 export interface StorageErrorDetails {
@@ -19,19 +43,6 @@ export interface StorageErrorDetails {
   /** The original error, when this one wraps another. */
   cause?: unknown
 }
-
-const STORAGE_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
-  'ERR_STORAGE_CANCELLED',
-  'ERR_STORAGE_FAILED',
-  'ERR_STORAGE_INVALID_RANGE',
-  'ERR_STORAGE_COMMITTED',
-  'ERR_STORAGE_READ_ONLY',
-  'ERR_STORAGE_IO',
-  'ERR_STORAGE_CLOSED',
-  'ERR_STORAGE_TIMEOUT',
-  'ERR_STORAGE_TMP_CLAIMED',
-  'ERR_STORAGE_UNSUPPORTED',
-])
 
 /** A storage failure, with a stable `code` (see the README's error table). */
 export class StorageError extends Error {
@@ -60,8 +71,61 @@ export class StorageError extends Error {
   }
 }
 
-/** Whether `e` looks like an error a backend threw (an Error with a storage code). */
-function isNativeError(e: unknown): e is NativeError {
+// ---------------------------------------------------------------- stacks
+
+/**
+ * Where an error's stack should start: the public function the user called
+ * (its caller is the first frame), or a stack captured when an asynchronous
+ * operation started (a wait decided later).
+ */
+export type Site = Function | CapturedStack | undefined
+
+/** A stack captured by {@link captureStack}. */
+export interface CapturedStack {
+  readonly stack?: string
+}
+
+// V8 and others: Error.captureStackTrace is not in the ES standard, so it is optional.
+const captureStackTrace = (Error as { captureStackTrace?: (target: object, ctor?: unknown) => void }).captureStackTrace
+
+/** The stack above `fn` now, cheaply, for an error made later (see {@link trimStack}). */
+export function captureStack(fn: Function): CapturedStack | undefined {
+  if (!captureStackTrace) return undefined
+  const holder: { stack?: string } = {}
+  captureStackTrace(holder, fn)
+  return holder
+}
+
+/**
+ * Makes `err`'s stack start at the caller of `site` (a function), or be the
+ * stack captured earlier (a {@link CapturedStack}), so it points at user code
+ * rather than at the facade or native glue. Returns `err`.
+ */
+export function trimStack<E extends Error>(err: E, site: Site): E {
+  if (typeof site === 'function') {
+    if (captureStackTrace) captureStackTrace(err, site)
+  } else if (site?.stack !== undefined) {
+    const [head] = String(err.stack).split('\n', 1)
+    const frames = site.stack.split('\n').slice(1).join('\n')
+    err.stack = frames ? `${head}\n${frames}` : head
+  }
+  return err
+}
+
+// ---------------------------------------------------------------- storage errors
+
+/** A `StorageError` whose stack starts at `site`. */
+export function storageError(
+  code: StorageErrorCode,
+  message: string,
+  site: Site,
+  details?: StorageErrorDetails,
+): StorageError {
+  return trimStack(new StorageError(code, message, details), site)
+}
+
+/** Whether `e` is an error a backend threw (an Error with a storage code). */
+function isBackendError(e: unknown): e is BackendError {
   return (
     typeof e === 'object' &&
     e !== null &&
@@ -70,63 +134,83 @@ function isNativeError(e: unknown): e is NativeError {
   )
 }
 
-type StackHolder = { stack?: string }
-// V8 and others: Error.captureStackTrace is not in the ES standard, so it is optional.
-const captureStackTrace = (Error as { captureStackTrace?: (target: object, ctor?: unknown) => void }).captureStackTrace
-
 /**
- * Rewraps a backend error as a `StorageError` whose stack starts at the
- * caller of `site` (the public method), so it points at user code rather than
- * at native glue. Anything that is not a storage error is returned unchanged.
+ * Rewraps a backend error as a `StorageError` whose stack starts at `site`.
+ * Anything that is not a backend storage error is returned unchanged.
  */
-export function toStorageError(e: unknown, site: unknown): unknown {
-  if (e instanceof StorageError || !isNativeError(e)) return e
+export function fromBackendError(e: unknown, site: Site): unknown {
+  if (e instanceof StorageError || !isBackendError(e)) return e
   let message = String(e.message)
-  if (e.path !== undefined && !message.includes(e.path)) message += ` '${e.path}'`
-  const err = new StorageError(e.code, message, {
+  if (typeof e.path === 'string' && !message.includes(e.path)) message += ` '${e.path}'`
+  return storageError(e.code, message, site, {
     errno: typeof e.errno === 'number' ? e.errno : undefined,
     syscall: typeof e.syscall === 'string' ? e.syscall : undefined,
     path: typeof e.path === 'string' ? e.path : undefined,
     reason: typeof e.reason === 'string' ? e.reason : undefined,
   })
-  if (captureStackTrace && typeof site === 'function') captureStackTrace(err, site)
-  return err
+}
+
+// ---------------------------------------------------------------- argument errors
+
+/** The code of a Node-style argument error. */
+export type ArgumentErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
+
+function argumentError<E extends TypeError | RangeError>(
+  err: E,
+  code: ArgumentErrorCode,
+  site: Site,
+): E & { code: ArgumentErrorCode } {
+  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true })
+  return trimStack(err, site) as E & { code: ArgumentErrorCode }
+}
+
+/** How Node's error messages describe a received value. */
+export function describeReceived(value: unknown): string {
+  if (value === null) return 'Received null'
+  if (value === undefined) return 'Received undefined'
+  if (typeof value === 'function') return `Received function ${value.name || '<anonymous>'}`
+  if (typeof value === 'object') {
+    const ctor = (value as { constructor?: { name?: unknown } }).constructor
+    if (ctor && typeof ctor.name === 'string' && ctor.name !== '') return `Received an instance of ${ctor.name}`
+    return 'Received an object'
+  }
+  let shown: string
+  if (typeof value === 'string') {
+    const s = value.length > 28 ? `${value.slice(0, 25)}...` : value
+    shown = `'${s}'`
+  } else if (typeof value === 'bigint') shown = `${value}n`
+  else shown = String(value)
+  return `Received type ${typeof value} (${shown})`
+}
+
+/** `The "offset" argument` for arguments, `The "opts.path" property` for fields (Node's wording). */
+function quotedName(name: string): string {
+  return name.includes('.') ? `The "${name}" property` : `The "${name}" argument`
 }
 
 /**
- * Like {@link toStorageError} for errors that arrive later (a wait decided by
- * the dispatcher): takes the stack captured when the wait was started.
+ * `TypeError` `ERR_INVALID_ARG_TYPE`: `The "name" argument must be
+ * <expected>. Received …`; `expected` reads like `of type number` or
+ * `an instance of AbortSignal`.
  */
-export function toStorageErrorWithStack(e: unknown, captured: StackHolder | undefined): unknown {
-  const err = toStorageError(e, undefined)
-  if (err instanceof StorageError && captured?.stack !== undefined) {
-    const [head] = String(err.stack).split('\n', 1)
-    const frames = captured.stack.split('\n').slice(1).join('\n')
-    err.stack = frames ? `${head}\n${frames}` : head
-  }
-  return err
+export function invalidArgType(name: string, expected: string, actual: unknown, site: Site) {
+  const message = `${quotedName(name)} must be ${expected}. ${describeReceived(actual)}`
+  return argumentError(new TypeError(message), 'ERR_INVALID_ARG_TYPE', site)
 }
 
-/** Captures the current stack (above `site`) cheaply, for later errors. */
-export function captureSite(site: unknown): StackHolder | undefined {
-  if (!captureStackTrace) return undefined
-  const holder: StackHolder = {}
-  captureStackTrace(holder, site)
-  return holder
+/**
+ * `TypeError` `ERR_INVALID_ARG_VALUE`: `The argument 'name' <reason>.
+ * Received …` (strings shown quoted, as Node does).
+ */
+export function invalidArgValue(name: string, value: unknown, reason: string, site: Site) {
+  const kind = name.includes('.') ? 'property' : 'argument'
+  const shown = typeof value === 'string' ? `'${value}'` : describeReceived(value).replace(/^Received /, '')
+  const message = `The ${kind} '${name}' ${reason}. Received ${shown}`
+  return argumentError(new TypeError(message), 'ERR_INVALID_ARG_VALUE', site)
 }
 
-/** A Node-style argument error (`TypeError`/`RangeError` with a `code`). */
-export type ArgumentErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
-
-/** Builds a Node-style argument error, with its stack starting above `site`. */
-export function argumentError(
-  Ctor: TypeErrorConstructor | RangeErrorConstructor,
-  code: ArgumentErrorCode,
-  message: string,
-  site?: unknown,
-): TypeError & { code: ArgumentErrorCode } {
-  const err = new Ctor(message) as TypeError & { code: ArgumentErrorCode }
-  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true })
-  if (captureStackTrace && typeof site === 'function') captureStackTrace(err, site)
-  return err
+/** `RangeError` `ERR_OUT_OF_RANGE`: `The value of "name" is out of range. It must be <range>. Received …`. */
+export function outOfRange(name: string, range: string, received: unknown, site: Site) {
+  const message = `The value of "${name}" is out of range. It must be ${range}. Received ${String(received)}`
+  return argumentError(new RangeError(message), 'ERR_OUT_OF_RANGE', site)
 }

@@ -9,9 +9,9 @@
  * a handful of listener calls per turn. The order of writes and the commit
  * is kept: the commit comes after every write queued before it.
  */
-import { describeReceived } from './validate.js'
-import { toStorageError } from './errors.js'
-import type { NativeResource } from './native.js'
+import type { BackendResource, ProgressEvent } from './backend-contract.js'
+import { type Site, fromBackendError } from './errors.js'
+import { validateFunction, validateOneOf } from './validate.js'
 
 /** A half-open byte range `[start, end)` that became readable. */
 export interface WriteEvent {
@@ -58,14 +58,14 @@ class ProgressHub {
   private scheduled = false
   private observing = false
 
-  constructor(private readonly native: NativeResource) {}
+  constructor(private readonly resource: BackendResource) {}
 
-  add(event: ResourceEventName, listener: AnyListener, once: boolean, site: unknown): void {
+  add(event: ResourceEventName, listener: AnyListener, once: boolean, site: Site): void {
     if (!this.observing) {
       try {
-        this.native.setObserver((kind, a, b) => this.receive(kind, a, b))
+        this.resource.setObserver((kind, a, b) => this.receive(kind, a, b))
       } catch (e) {
-        throw toStorageError(e, site)
+        throw fromBackendError(e, site)
       }
       this.observing = true
     }
@@ -95,13 +95,13 @@ class ProgressHub {
     this.observing = false
     this.queue = []
     try {
-      this.native.setObserver(null)
+      this.resource.setObserver(null)
     } catch {
       // A closed resource has no observer left to remove.
     }
   }
 
-  private receive(kind: 'write' | 'commit', a: number, b: number): void {
+  private receive(kind: ProgressEvent, a: number, b: number): void {
     if (kind === 'write') this.queueWrite(a, b)
     else this.queue.push({ kind: 'commit', event: { finalLen: a } })
     if (!this.scheduled) {
@@ -148,57 +148,44 @@ class ProgressHub {
   }
 }
 
-const hubs = new WeakMap<NativeResource, ProgressHub>()
+const hubs = new WeakMap<BackendResource, ProgressHub>()
 
-function hubOf(native: NativeResource): ProgressHub {
-  let hub = hubs.get(native)
+function hubOf(resource: BackendResource): ProgressHub {
+  let hub = hubs.get(resource)
   if (!hub) {
-    hub = new ProgressHub(native)
-    hubs.set(native, hub)
+    hub = new ProgressHub(resource)
+    hubs.set(resource, hub)
   }
   return hub
 }
 
+const EVENT_NAMES: readonly ResourceEventName[] = ['write', 'commit']
+
 /** Validates an event name and listener (Node's codes). */
-function validateListener(event: unknown, listener: unknown, site: unknown): asserts event is ResourceEventName {
-  if (event !== 'write' && event !== 'commit') {
-    const err = new TypeError(`The argument 'event' must be one of: 'write', 'commit'. ${describeReceived(event)}`)
-    Object.defineProperty(err, 'code', { value: 'ERR_INVALID_ARG_VALUE', enumerable: true })
-    captureAt(err, site)
-    throw err
-  }
-  if (typeof listener !== 'function') {
-    const err = new TypeError(`The "listener" argument must be of type function. Received type ${typeof listener}`)
-    Object.defineProperty(err, 'code', { value: 'ERR_INVALID_ARG_TYPE', enumerable: true })
-    captureAt(err, site)
-    throw err
-  }
+function validateListener(event: unknown, listener: unknown): asserts event is ResourceEventName {
+  validateOneOf(event, 'event', EVENT_NAMES)
+  validateFunction(listener, 'listener')
 }
 
-function captureAt(err: Error, site: unknown): void {
-  const capture = (Error as { captureStackTrace?: (t: object, c?: unknown) => void }).captureStackTrace
-  if (capture && typeof site === 'function') capture(err, site)
-}
-
-/** Adds a listener of `event` on `native` (the observer is installed with the first one). */
+/** Adds a listener of `event` on `resource` (the observer is installed with the first one). */
 export function addResourceListener(
-  native: NativeResource,
+  resource: BackendResource,
   event: unknown,
   listener: unknown,
   once: boolean,
-  site: unknown,
+  site: Site,
 ): void {
-  validateListener(event, listener, site)
-  hubOf(native).add(event, listener as AnyListener, once, site)
+  validateListener(event, listener)
+  hubOf(resource).add(event, listener as AnyListener, once, site)
 }
 
 /** Removes a listener of `event` (the observer is removed with the last one). */
-export function removeResourceListener(native: NativeResource, event: unknown, listener: unknown, site: unknown): void {
-  validateListener(event, listener, site)
-  hubs.get(native)?.remove(event, listener as AnyListener)
+export function removeResourceListener(resource: BackendResource, event: unknown, listener: unknown): void {
+  validateListener(event, listener)
+  hubs.get(resource)?.remove(event, listener as AnyListener)
 }
 
-/** How many listeners of `event` `native` has. */
-export function resourceListenerCount(native: NativeResource, event: ResourceEventName): number {
-  return hubs.get(native)?.count(event) ?? 0
+/** How many listeners of `event` `resource` has. */
+export function resourceListenerCount(resource: BackendResource, event: ResourceEventName): number {
+  return hubs.get(resource)?.count(event) ?? 0
 }

@@ -1,20 +1,20 @@
 /**
  * The resource classes of the public API. They validate arguments, convert
- * types and delegate to a backend `NativeResource`; they hold no storage logic.
+ * types and delegate to a backend `BackendResource`; they hold no storage logic.
  */
+import type { BackendResource, BackendStatus, Flavor } from './backend-contract.js'
 import { backend } from './backend.js'
-import { argumentError, toStorageError } from './errors.js'
+import { type Site, fromBackendError, invalidArgType, invalidArgValue } from './errors.js'
 import {
   type ResourceEventListener,
   type ResourceEventName,
   addResourceListener,
   removeResourceListener,
 } from './events.js'
-import type { NativeOpenMode, NativeResource, NativeWaitOutcome } from './native.js'
+import { type ByteRange, toByteRange, toByteRanges } from './ranges.js'
 import { type ReadStreamOptions, type WriteStreamOptions, createReadStream, createWriteStream } from './streams.js'
 import { type TokenLike, nativeTokenOf } from './token.js'
 import {
-  describeReceived,
   validateAbortSignal,
   validateBoolean,
   validateBytes,
@@ -63,6 +63,7 @@ export type ResourceStatus =
   | { kind: 'committed'; finalLen: number | null }
   | { kind: 'failed'; reason: string }
   | { kind: 'cancelled' }
+  | { kind: 'closed' }
 
 /** Options of a file-backed resource. */
 export interface MmapOptions {
@@ -110,11 +111,7 @@ export interface SharedHandle<K extends ResourceKind = ResourceKind> {
   readonly kind: K
 }
 
-/** A half-open byte range `[start, end)`. */
-export interface ByteRange {
-  start: number
-  end: number
-}
+export type { ByteRange } from './ranges.js'
 
 const wrapKey = Symbol('ResourceBase.wrap')
 
@@ -128,6 +125,18 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return bytes as Buffer
 }
 
+/** The public shape of a backend status. */
+function toStatus(s: BackendStatus): ResourceStatus {
+  switch (s.kind) {
+    case 'committed':
+      return { kind: 'committed', finalLen: s.finalLen ?? null }
+    case 'failed':
+      return { kind: 'failed', reason: s.reason ?? '' }
+    default:
+      return { kind: s.kind }
+  }
+}
+
 function validateWaitRange(start: unknown, end: unknown): void {
   validateOffset(start, 'start')
   validateOffset(end, 'end')
@@ -139,10 +148,10 @@ function validateWaitRange(start: unknown, end: unknown): void {
  */
 export abstract class ResourceBase {
   /** The backend resource. @internal */
-  protected readonly native: NativeResource
+  protected readonly native: BackendResource
 
   /** @internal */
-  constructor(key: typeof wrapKey, native: NativeResource) {
+  constructor(key: typeof wrapKey, native: BackendResource) {
     if (key !== wrapKey) {
       throw new TypeError('resources are created with open(), from() or fromShared(), not with new')
     }
@@ -150,11 +159,11 @@ export abstract class ResourceBase {
   }
 
   /** Runs a backend call, rewrapping its errors as `StorageError` with the caller's stack. */
-  protected call<T>(site: unknown, fn: () => T): T {
+  protected call<T>(site: Site, fn: () => T): T {
     try {
       return fn()
     } catch (e) {
-      throw toStorageError(e, site)
+      throw fromBackendError(e, site)
     }
   }
 
@@ -199,8 +208,7 @@ export abstract class ResourceBase {
     const { signal, timeoutMs } = options
     if (signal !== undefined) validateAbortSignal(signal, 'options.signal')
     if (timeoutMs !== undefined) validateTimeout(timeoutMs, 'options.timeoutMs')
-    const site = this.waitRange
-    return startWait(this.native, start, end, signal, timeoutMs, site, (e) => toStorageError(e, site))
+    return startWait(this.native, start, end, signal, timeoutMs, this.waitRange)
   }
 
   /** Blocks this thread until `[start, end)` is decided (for worker threads). */
@@ -208,12 +216,12 @@ export abstract class ResourceBase {
     validateWaitRange(start, end)
     validateObject(options, 'options')
     const { timeoutMs } = options
-    let ms = -1
+    let ms: number | null = null
     if (timeoutMs !== undefined) {
       validateTimeout(timeoutMs, 'options.timeoutMs')
       if (timeoutMs !== Number.POSITIVE_INFINITY) ms = Math.min(Math.ceil(timeoutMs), Number.MAX_SAFE_INTEGER)
     }
-    return this.call(this.waitRangeSync, (): NativeWaitOutcome => this.native.waitRangeSync(start, end, ms))
+    return this.call(this.waitRangeSync, () => this.native.waitRangeSync(start, end, ms))
   }
 
   /** Whether every byte of `[start, end)` is written. Never blocks. */
@@ -226,13 +234,22 @@ export abstract class ResourceBase {
   nextGap(from: number, limit: number): ByteRange | null {
     validateOffset(from, 'from')
     validateOffset(limit, 'limit')
-    const gap = this.call(this.nextGap, () => this.native.nextGap(from, limit))
-    return gap ? { start: gap[0], end: gap[1] } : null
+    return toByteRange(this.call(this.nextGap, () => this.native.nextGap(from, limit)))
+  }
+
+  /** Every written range, merged and in order (`[0, finalLen)` once committed). */
+  ranges(): ByteRange[] {
+    return toByteRanges(this.call(this.ranges, () => this.native.ranges()))
+  }
+
+  /** How many bytes are written: the total length of `ranges()`. */
+  presentBytes(): number {
+    return this.call(this.presentBytes, () => this.native.presentBytes())
   }
 
   /** Finishes writing; `finalLen` truncates, null/omitted uses the highest written byte. */
   commit(finalLen?: number | null): void {
-    let len = -1
+    let len: number | null = null
     if (finalLen !== undefined && finalLen !== null) {
       validateOffset(finalLen, 'finalLen')
       len = finalLen
@@ -256,14 +273,14 @@ export abstract class ResourceBase {
     this.call(this.interrupt, () => this.native.interrupt())
   }
 
-  /** The lifecycle state. */
+  /** The lifecycle state (`{ kind: 'closed' }` after `close()`). */
   status(): ResourceStatus {
-    return this.call(this.status, () => this.native.status())
+    return toStatus(this.call(this.status, () => this.native.status()))
   }
 
   /** The final length once committed, else null. */
   len(): number | null {
-    return this.call(this.len, () => this.native.len())
+    return this.call(this.len, () => this.native.len()) ?? null
   }
 
   /** Committed with length 0. */
@@ -273,7 +290,7 @@ export abstract class ResourceBase {
 
   /** The backing file, or null in memory. */
   path(): string | null {
-    return this.call(this.path, () => this.native.path())
+    return this.call(this.path, () => this.native.path()) ?? null
   }
 
   /** A structured-clone-safe handle; `Resource.fromShared` in any worker thread. */
@@ -287,9 +304,19 @@ export abstract class ResourceBase {
     this.call(this.flush, () => this.native.flush())
   }
 
-  /** Releases the mapping and the file now; pending waits reject with `ERR_STORAGE_CLOSED`. Idempotent. */
+  /**
+   * Releases the mapping and the file now; pending waits reject with
+   * `ERR_STORAGE_CLOSED`. Idempotent. Afterwards `status()` is
+   * `{ kind: 'closed' }` and every other member but `isClosed` throws
+   * `ERR_STORAGE_CLOSED`.
+   */
   close(): void {
     this.call(this.close, () => this.native.close())
+  }
+
+  /** Whether `close()` was called (on this object or another of the same resource). */
+  isClosed(): boolean {
+    return this.native.isClosed()
   }
 
   /** Same as `close()`, for `using`. */
@@ -321,7 +348,7 @@ export abstract class ResourceBase {
 
   /** Removes a listener added with `on` or `once`. */
   off<E extends ResourceEventName>(event: E, listener: ResourceEventListener<E>): this {
-    removeResourceListener(this.native, event, listener, this.off)
+    removeResourceListener(this.native, event, listener)
     return this
   }
 }
@@ -342,42 +369,35 @@ function validateMemOptions(opts: unknown): asserts opts is MemOptions {
   if (o.capacity !== undefined && o.capacity !== null) validateOffset(o.capacity, 'opts.capacity')
 }
 
-type Flavor = 'plain' | 'atomic' | 'chunked'
-
-function openMmapNative(token: unknown, opts: unknown, flavor: Flavor, site: unknown): NativeResource {
+function openMmapNative(token: unknown, opts: unknown, flavor: Flavor, site: Site): BackendResource {
   const nativeToken = nativeTokenOf(token, 'token')
   validateMmapOptions(opts)
-  const initialLen = opts.initialLen ?? -1
-  const mode: NativeOpenMode = opts.mode ?? 'auto'
+  const initialLen = opts.initialLen ?? null
+  const mode: OpenMode = opts.mode ?? 'auto'
   const persist = opts.persistRanges ?? false
   try {
     return backend().openMmap(nativeToken, opts.path, initialLen, mode, persist, flavor)
   } catch (e) {
-    throw toStorageError(e, site)
+    throw fromBackendError(e, site)
   }
 }
 
-function openMemNative(token: unknown, opts: unknown, site: unknown): NativeResource {
+function openMemNative(token: unknown, opts: unknown, site: Site): BackendResource {
   const nativeToken = nativeTokenOf(token, 'token')
   const o: unknown = opts === undefined ? {} : opts
   validateMemOptions(o)
   try {
     return backend().openMem(nativeToken, o.initialData ?? null, o.capacity ?? 0, 'plain')
   } catch (e) {
-    throw toStorageError(e, site)
+    throw fromBackendError(e, site)
   }
 }
 
-function nativeFromShared(handle: unknown, expected: ResourceKind | undefined, site: unknown): NativeResource {
+function nativeFromShared(handle: unknown, expected: ResourceKind | undefined, site: Site): BackendResource {
   validateObject(handle, 'handle')
   const h = handle as Record<string, unknown>
   if (h.__kithara !== 'resource') {
-    throw argumentError(
-      TypeError,
-      'ERR_INVALID_ARG_VALUE',
-      `The argument 'handle' is not a shared resource handle. ${describeReceived(h.__kithara)}`,
-      site,
-    )
+    throw invalidArgValue('handle', h.__kithara, 'is not a shared resource handle', site)
   }
   validateOffset(h.id, 'handle.id')
   validateOneOf(h.kind, 'handle.kind', expected ? [expected] : ['mmap', 'mem'])
@@ -385,7 +405,7 @@ function nativeFromShared(handle: unknown, expected: ResourceKind | undefined, s
   try {
     return backend().resourceFromShared(id)
   } catch (e) {
-    throw toStorageError(e, site)
+    throw fromBackendError(e, site)
   }
 }
 
@@ -448,12 +468,7 @@ export class StorageResource extends ResourceBase {
   /** The same underlying resource as `resource`, seen as a `StorageResource`. */
   static from(resource: ResourceBase): StorageResource {
     if (!(resource instanceof ResourceBase)) {
-      throw argumentError(
-        TypeError,
-        'ERR_INVALID_ARG_TYPE',
-        `The "resource" argument must be an instance of MmapResource or MemResource. ${describeReceived(resource)}`,
-        StorageResource.from,
-      )
+      throw invalidArgType('resource', 'an instance of MmapResource or MemResource', resource, StorageResource.from)
     }
     return new StorageResource(wrapKey, nativeOf(resource))
   }
@@ -465,8 +480,8 @@ export class StorageResource extends ResourceBase {
 }
 
 /** The backend resource of `r` (module-internal accessor of a protected field). */
-function nativeOf(r: ResourceBase): NativeResource {
-  return (r as unknown as { native: NativeResource }).native
+function nativeOf(r: ResourceBase): BackendResource {
+  return (r as unknown as { native: BackendResource }).native
 }
 
 /**
@@ -477,26 +492,21 @@ export class Atomic extends ResourceBase {
   /** Wraps `resource` (any resource; in memory it simply delegates). */
   constructor(resource: ResourceBase)
   /** @internal */
-  constructor(key: typeof wrapKey, native: NativeResource)
-  constructor(resourceOrKey: ResourceBase | typeof wrapKey, native?: NativeResource) {
+  constructor(key: typeof wrapKey, native: BackendResource)
+  constructor(resourceOrKey: ResourceBase | typeof wrapKey, native?: BackendResource) {
     if (resourceOrKey === wrapKey && native) {
       super(wrapKey, native)
       return
     }
     if (!(resourceOrKey instanceof ResourceBase)) {
-      throw argumentError(
-        TypeError,
-        'ERR_INVALID_ARG_TYPE',
-        `The "resource" argument must be an instance of MmapResource or MemResource. ${describeReceived(resourceOrKey)}`,
-        Atomic,
-      )
+      throw invalidArgType('resource', 'an instance of MmapResource or MemResource', resourceOrKey, Atomic)
     }
     const inner = nativeOf(resourceOrKey)
-    let wrapped: NativeResource
+    let wrapped: BackendResource
     try {
       wrapped = inner.atomic()
     } catch (e) {
-      throw toStorageError(e, Atomic)
+      throw fromBackendError(e, Atomic)
     }
     super(wrapKey, wrapped)
   }

@@ -9,9 +9,9 @@
  * stream methods throw `ERR_STORAGE_UNSUPPORTED`.
  */
 import type { Readable, ReadableOptions, Writable, WritableOptions } from 'node:stream'
-import { StorageError, argumentError } from './errors.js'
+import { outOfRange, storageError } from './errors.js'
 import type { ResourceBase } from './resource.js'
-import { validateAbortSignal, validateBoolean, validateObject, validateOffset } from './validate.js'
+import { validateAbortSignal, validateBoolean, validateChunkSize, validateObject, validateOffset } from './validate.js'
 
 /** Options of `createReadStream`. */
 export interface ReadStreamOptions {
@@ -56,31 +56,16 @@ const DEFAULT_CHUNK = 64 * 1024
 type StreamModule = typeof import('node:stream')
 let streamModule: StreamModule | undefined
 
-function loadStreamModule(site: unknown): StreamModule {
+function loadStreamModule(site: Function): StreamModule {
   if (streamModule) return streamModule
   try {
     // Lazy and synchronous (the facade is CommonJS): importing the package
     // must not need node:stream.
     streamModule = require('node:stream') as StreamModule
   } catch (cause) {
-    const err = new StorageError('ERR_STORAGE_UNSUPPORTED', 'resource streams need node:stream', { cause })
-    const capture = (Error as { captureStackTrace?: (t: object, c?: unknown) => void }).captureStackTrace
-    if (capture && typeof site === 'function') capture(err, site)
-    throw err
+    throw storageError('ERR_STORAGE_UNSUPPORTED', 'resource streams need node:stream', site, { cause })
   }
   return streamModule
-}
-
-function validateChunkSize(value: unknown, name: string): asserts value is number {
-  validateOffset(value, name)
-  if (value === 0) {
-    throw argumentError(
-      RangeError,
-      'ERR_OUT_OF_RANGE',
-      `The value of "${name}" is out of range. It must be >= 1. Received 0`,
-      validateChunkSize,
-    )
-  }
 }
 
 /** Validated, defaulted read-stream options. */
@@ -100,14 +85,7 @@ function readPlan(options: unknown): ReadPlan {
   let end = Number.MAX_SAFE_INTEGER
   if (o.end !== undefined && o.end !== null) {
     validateOffset(o.end, 'options.end')
-    if (o.end < start) {
-      throw argumentError(
-        RangeError,
-        'ERR_OUT_OF_RANGE',
-        `The value of "options.end" is out of range. It must be >= ${start} (options.start). Received ${o.end}`,
-        readPlan,
-      )
-    }
+    if (o.end < start) throw outOfRange('options.end', `>= ${start} (options.start)`, o.end, readPlan)
     end = o.end
   }
   const chunk = o.highWaterMark ?? DEFAULT_CHUNK

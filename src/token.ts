@@ -1,9 +1,8 @@
 /** `CancellationToken`: cancels every resource opened with it (and its children). */
+import type { BackendToken } from './backend-contract.js'
 import { backend } from './backend.js'
-import { toStorageError } from './errors.js'
-import { argumentError } from './errors.js'
-import type { NativeToken } from './native.js'
-import { describeReceived, isAbortSignal, validateAbortSignal, validateObject, validateOffset } from './validate.js'
+import { fromBackendError, invalidArgType, invalidArgValue } from './errors.js'
+import { isAbortSignal, validateAbortSignal, validateObject, validateOffset } from './validate.js'
 
 /** A structured-clone-safe handle to a token, for another worker thread. */
 export interface SharedTokenHandle {
@@ -21,13 +20,13 @@ const bySignal = new WeakMap<AbortSignal, CancellationToken>()
  */
 export class CancellationToken {
   /** @internal */
-  readonly native: NativeToken
+  readonly native: BackendToken
 
   /** A new, uncancelled token. */
   constructor()
   /** @internal */
-  constructor(key: typeof fromNativeKey, native: NativeToken)
-  constructor(key?: typeof fromNativeKey, native?: NativeToken) {
+  constructor(key: typeof fromNativeKey, native: BackendToken)
+  constructor(key?: typeof fromNativeKey, native?: BackendToken) {
     if (key === fromNativeKey && native) {
       this.native = native
     } else {
@@ -35,7 +34,7 @@ export class CancellationToken {
       try {
         this.native = b.newToken()
       } catch (e) {
-        throw toStorageError(e, CancellationToken)
+        throw fromBackendError(e, CancellationToken)
       }
     }
   }
@@ -60,7 +59,7 @@ export class CancellationToken {
     try {
       return { __kithara: 'token', id: this.native.share() }
     } catch (e) {
-      throw toStorageError(e, this.share)
+      throw fromBackendError(e, this.share)
     }
   }
 
@@ -68,18 +67,13 @@ export class CancellationToken {
   static fromShared(handle: SharedTokenHandle): CancellationToken {
     validateObject(handle, 'handle')
     if (handle.__kithara !== 'token') {
-      throw argumentError(
-        TypeError,
-        'ERR_INVALID_ARG_VALUE',
-        `The argument 'handle' is not a shared token handle. ${describeReceived(handle.__kithara)}`,
-        CancellationToken.fromShared,
-      )
+      throw invalidArgValue('handle', handle.__kithara, 'is not a shared token handle', CancellationToken.fromShared)
     }
     validateOffset(handle.id, 'handle.id')
     try {
       return new CancellationToken(fromNativeKey, backend().tokenFromShared(handle.id))
     } catch (e) {
-      throw toStorageError(e, CancellationToken.fromShared)
+      throw fromBackendError(e, CancellationToken.fromShared)
     }
   }
 
@@ -102,14 +96,9 @@ export class CancellationToken {
 /** What the API accepts wherever a token is expected. */
 export type TokenLike = CancellationToken | AbortSignal
 
-/** The native token behind a `TokenLike`, or a TypeError naming `name`. */
-export function nativeTokenOf(value: unknown, name: string): NativeToken {
+/** The backend token behind a `TokenLike`, or a TypeError naming `name`. */
+export function nativeTokenOf(value: unknown, name: string): BackendToken {
   if (value instanceof CancellationToken) return value.native
   if (isAbortSignal(value)) return CancellationToken.fromSignal(value).native
-  throw argumentError(
-    TypeError,
-    'ERR_INVALID_ARG_TYPE',
-    `The "${name}" argument must be an instance of CancellationToken or AbortSignal. ${describeReceived(value)}`,
-    nativeTokenOf,
-  )
+  throw invalidArgType(name, 'an instance of CancellationToken or AbortSignal', value, nativeTokenOf)
 }

@@ -1,10 +1,12 @@
 /**
- * Promise side of `waitRange`: one dispatcher per thread settles the pending
+ * The promise side of `waitRange`: one dispatcher per thread settles the
  * waits the backend decides later; timeouts and abort signals withdraw them.
+ * Which waits are pending is the backend's table (the core's
+ * `PendingWaits`); here each id only maps to its promise.
  */
+import type { BackendResource, WaitOutcome } from './backend-contract.js'
 import { whenBackendLoaded } from './backend.js'
-import { StorageError, captureSite, toStorageErrorWithStack } from './errors.js'
-import type { NativeResource, NativeWaitOutcome } from './native.js'
+import { type CapturedStack, type Site, captureStack, fromBackendError, storageError } from './errors.js'
 
 /**
  * One pending wait. A class rather than closures: with 10,000 waits pending,
@@ -17,11 +19,11 @@ class PendingWait {
   onAbort: (() => void) | undefined = undefined
   constructor(
     readonly id: number,
-    readonly native: NativeResource,
-    readonly resolve: (outcome: NativeWaitOutcome) => void,
+    readonly resource: BackendResource,
+    readonly resolve: (outcome: WaitOutcome) => void,
     readonly reject: (error: unknown) => void,
     readonly signal: AbortSignal | undefined,
-    readonly site: { stack?: string } | undefined,
+    readonly stack: CapturedStack | undefined,
   ) {}
 
   /** Removes this wait's timer and abort listener. */
@@ -34,11 +36,7 @@ class PendingWait {
   withdraw(error: unknown): void {
     if (!pending.delete(this.id)) return
     this.cleanup()
-    try {
-      this.native.cancelWait(this.id)
-    } catch {
-      // The resource is gone (closed or dropped): nothing left to withdraw.
-    }
+    this.resource.cancelWait(this.id)
     this.reject(error)
   }
 }
@@ -53,7 +51,7 @@ whenBackendLoaded((b) => {
     if (!wait) return
     pending.delete(id)
     wait.cleanup()
-    if (error) wait.reject(toStorageErrorWithStack(error, wait.site))
+    if (error) wait.reject(fromBackendError(error, wait.stack))
     else wait.resolve(outcome ?? 'interrupted')
   })
 })
@@ -67,31 +65,30 @@ export function pendingWaitCount(): number {
 }
 
 /**
- * Starts a wait on `native` for `[start, end)`; see `ResourceBase.waitRange`.
- * `site` is the public method, for the stack of a later rejection.
+ * Starts a wait on `resource` for `[start, end)`; see `ResourceBase.waitRange`.
+ * `site` is the public method, where the stack of a rejection starts.
  */
 export function startWait(
-  native: NativeResource,
+  resource: BackendResource,
   start: number,
   end: number,
   signal: AbortSignal | undefined,
   timeoutMs: number | undefined,
-  site: unknown,
-  rethrow: (e: unknown) => unknown,
-): Promise<NativeWaitOutcome> {
+  site: Function,
+): Promise<WaitOutcome> {
   if (signal?.aborted) return Promise.reject(signal.reason)
-  let first: NativeWaitOutcome | number
+  let first: WaitOutcome | number
   try {
-    first = native.waitRange(start, end)
+    first = resource.waitRange(start, end)
   } catch (e) {
-    return Promise.reject(rethrow(e))
+    return Promise.reject(fromBackendError(e, site))
   }
   if (typeof first === 'string') return Promise.resolve(first)
   const id = first
-  const stack = captureSite(site)
+  const stack: Site = captureStack(site)
   let wait: PendingWait | undefined
-  const promise = new Promise<NativeWaitOutcome>((resolve, reject) => {
-    wait = new PendingWait(id, native, resolve, reject, signal, stack)
+  const promise = new Promise<WaitOutcome>((resolve, reject) => {
+    wait = new PendingWait(id, resource, resolve, reject, signal, stack)
   })
   const w = wait as PendingWait
   pending.set(id, w)
@@ -102,13 +99,8 @@ export function startWait(
         const left = deadline - Date.now()
         if (left > 0) arm(Math.min(left, MAX_TIMER_MS))
         else {
-          const err = new StorageError(
-            'ERR_STORAGE_TIMEOUT',
-            `wait for bytes ${start}..${end} timed out after ${timeoutMs} ms`,
-          )
-          if (stack?.stack !== undefined)
-            err.stack = `${String(err.stack).split('\n', 1)[0]}\n${stack.stack.split('\n').slice(1).join('\n')}`
-          w.withdraw(err)
+          const message = `wait for bytes ${start}..${end} timed out after ${timeoutMs} ms`
+          w.withdraw(storageError('ERR_STORAGE_TIMEOUT', message, stack))
         }
       }, ms)
     }

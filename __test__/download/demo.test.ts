@@ -1,12 +1,14 @@
 /**
- * The `npm start` demo as a child process, in its plain-line (non-TTY) mode:
- * its own server with a small file, Ctrl-C and resume, and a URL (nginx).
+ * The `npm start` demo (a caching proxy) as a child process, in its
+ * plain-line (non-TTY) mode: its own origin with a small file, serving a
+ * range while it downloads, Ctrl-C and resume, and a URL (nginx).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { backendName } from '@kithara/storage'
+import { generateBytes } from '../../examples/server.js'
 import anyTest, { type TestFn } from 'ava'
 import { type Nginx, makeFile, startNginx } from './nginx.js'
 
@@ -81,8 +83,9 @@ const lines = (out: string): string[] => out.split('\n').filter(Boolean)
 
 serial('demo with its own server: downloads, verifies the sha256', async (t) => {
   const out = join(t.context.dir, 'own.bin')
-  const { code, stdout, stderr } = await demo(['--size', String(2 * MiB + 5), '--rate', '0', '--fresh', '--out', out])
-    .done
+  const { code, stdout, stderr } = await demo([
+    ...['--size', String(2 * MiB + 5), '--rate', '0', '--fresh', '--once', '--out', out],
+  ]).done
   t.is(code, 0, stderr)
   const ls = lines(stdout)
   t.true(ls.some((l) => l.startsWith('fresh fetching 2097157 bytes')))
@@ -90,7 +93,28 @@ serial('demo with its own server: downloads, verifies the sha256', async (t) => 
   t.truthy(served)
   t.true(ls.includes(`sha256 ${served}`))
   t.true(ls.includes('verify sha256 matches the served file'))
+  t.true(ls.some((l) => /^serving http:\/\/127\.0\.0\.1:\d+\/demo\.bin$/.test(l)))
   t.true(existsSync(`${out}.ranges`))
+})
+
+serial('demo: a range far ahead is served while the download runs', async (t) => {
+  const out = join(t.context.dir, 'serve.bin')
+  const size = 8 * MiB
+  // 256 KiB/s per connection: about 8 s for the whole file.
+  const run = demo(['--size', String(size), '--rate', String(256 * 1024), '--fresh', '--once', '--out', out])
+  t.teardown(() => run.child.kill('SIGKILL'))
+  const url = (await run.line('serving ')).slice('serving '.length)
+  const res = await fetch(url, { headers: { range: 'bytes=-1000' } })
+  t.is(res.status, 206)
+  t.is(res.headers.get('content-range'), `bytes ${size - 1000}-${size - 1}/${size}`)
+  const tail = Buffer.from(await res.arrayBuffer())
+  t.true(tail.equals(generateBytes(size).subarray(size - 1000)))
+  const progress = await new Promise<string>((resolve) => {
+    run.child.kill('SIGINT')
+    void run.done.then((r) => resolve(r.stdout))
+  })
+  t.false(progress.includes('\ndone '), 'the tail came before the download was done')
+  t.regex(progress, /^interrupted \d+ of \d+ bytes kept/m)
 })
 
 serial('demo: Ctrl-C keeps what arrived, the rerun fetches only the rest', async (t) => {
@@ -104,6 +128,7 @@ serial('demo: Ctrl-C keeps what arrived, the rerun fetches only the rest', async
     String(256 * 1024),
     '--piece-size',
     String(256 * 1024),
+    '--once',
     '--out',
     out,
   ])
@@ -116,7 +141,7 @@ serial('demo: Ctrl-C keeps what arrived, the rerun fetches only the rest', async
   const kept = Number(interrupted?.[1])
   t.true(kept > 0 && kept < size)
 
-  const r2 = await demo(['--size', String(size), '--rate', '0', '--out', out]).done
+  const r2 = await demo(['--size', String(size), '--rate', '0', '--once', '--out', out]).done
   t.is(r2.code, 0, r2.stderr)
   const resumed = /^resume (\d+) of (\d+) bytes present; fetching (\d+) bytes/m.exec(r2.stdout)
   t.truthy(resumed, r2.stdout)
@@ -125,16 +150,17 @@ serial('demo: Ctrl-C keeps what arrived, the rerun fetches only the rest', async
   t.true(lines(r2.stdout).includes('verify sha256 matches the served file'))
 
   // Complete: a third run downloads nothing and reads the file back.
-  const r3 = await demo(['--size', String(size), '--rate', '0', '--out', out]).done
+  const r3 = await demo(['--size', String(size), '--rate', '0', '--once', '--out', out]).done
   t.is(r3.code, 0, r3.stderr)
-  t.true(lines(r3.stdout).includes('complete already: reading it back'))
+  t.true(lines(r3.stdout).includes('complete already: serving it'))
   t.true(lines(r3.stdout).includes('verify sha256 matches the served file'))
 })
 
 serial('demo with a URL (nginx) and an outfile', async (t) => {
   const out = join(t.context.dir, 'from-nginx.bin')
-  const { code, stdout, stderr } = await demo([`${t.context.nginx.base}/${file.name}`, out, '--piece-size', '65536'])
-    .done
+  const { code, stdout, stderr } = await demo([
+    ...[`${t.context.nginx.base}/${file.name}`, out, '--piece-size', '65536', '--once'],
+  ]).done
   t.is(code, 0, stderr)
   t.true(lines(stdout).includes(`sha256 ${file.sha256}`))
   t.false(stdout.includes('verify'), 'no expected hash for a foreign URL')

@@ -11,10 +11,10 @@ import { Worker } from 'node:worker_threads'
 import { CancellationToken, MemResource, MmapResource, type ResourceBase } from '@kithara/storage'
 import test from 'ava'
 import { SEED } from './seed.js'
-import { ROOT, scratchDir } from './util.js'
-import { xorshift } from '../../scripts/reliability/xorshift.cjs'
+import { scratchDir } from './util.js'
+import { xorshift } from './xorshift.cjs'
 
-const WORKER = join(ROOT, 'scripts/reliability/stress-worker.mjs')
+const WORKER = join(__dirname, 'stress-worker.mjs')
 const SIZE = 2 * 1024 * 1024
 /** A wait that takes this long was lost: the whole run is a few hundred ms. */
 const WAIT_BOUND_MS = 20_000

@@ -23,7 +23,6 @@ import { constants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Atomic, AtomicChunked, CancellationToken, MmapResource, StorageError } from '@kithara/storage'
 import test, { type ExecutionContext } from 'ava'
-import { ROOT } from './util.js'
 
 const ENOSPC = constants.errno.ENOSPC
 const EFBIG = constants.errno.EFBIG
@@ -212,15 +211,15 @@ test('RLIMIT_FSIZE: writes past the limit throw ERR_STORAGE_IO EFBIG; no SIGXFSZ
   // `ulimit -f` counts 512-byte blocks in POSIX sh (dash) and 1 KiB in bash: 1 or 2 MiB.
   const res = spawnSync(
     'sh',
-    ['-c', 'ulimit -f 2048; exec "$0" "$@"', process.execPath, join(ROOT, 'scripts/reliability/fsize-child.mjs'), path],
+    ['-c', 'ulimit -f 2048; exec "$0" "$@"', process.execPath, join(__dirname, 'fsize-child.mjs'), path],
     { encoding: 'utf8', timeout: 60_000 },
   )
   t.is(res.signal, null, `child killed by ${res.signal}: ${res.stderr}`)
   t.is(res.status, 0, res.stderr)
   const out = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}')
   t.log(JSON.stringify(out))
-  t.false(out.sigxfszIgnoredBeforeLoad, 'the child restored the default SIGXFSZ disposition')
-  t.true(out.sigxfszIgnoredAfterLoad, 'loading the addon ignores SIGXFSZ')
+  t.true(out.sigxfszIgnoredBeforeLoad, 'Node ignores SIGXFSZ itself')
+  t.true(out.sigxfszIgnoredAfterLoad, 'and still does with the addon loaded')
   t.like(out.error, { name: 'StorageError', code: 'ERR_STORAGE_IO', errno: -EFBIG, path })
   t.is(typeof out.error.syscall, 'string')
   t.true(out.written >= CHUNK && out.written <= 2 * 1024 * 1024)
@@ -232,4 +231,26 @@ test('RLIMIT_FSIZE: writes past the limit throw ERR_STORAGE_IO EFBIG; no SIGXFSZ
   t.is(out.atomicTempsLeft, 0)
   t.deepEqual(out.atomicStatus, { kind: 'committed', finalLen: 4096 })
   t.true(out.atomicReadAllIntact)
+})
+
+test('loading the addon leaves the SIGXFSZ disposition as it found it (child)', (t) => {
+  if (process.platform !== 'linux') {
+    t.log('skipped: reads /proc/self/status')
+    t.pass()
+    return
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'kithara-fsize-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const res = spawnSync(
+    process.execPath,
+    [join(__dirname, 'fsize-child.mjs'), join(dir, 'x.bin'), '--default-sigxfsz'],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  )
+  t.is(res.status, 0, res.stderr)
+  const out = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}')
+  t.false(out.sigxfszIgnoredBeforeLoad, 'the child put back the default disposition')
+  t.false(out.sigxfszIgnoredAfterLoad, 'loading the addon must not change it')
 })

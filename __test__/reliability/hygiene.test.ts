@@ -11,9 +11,9 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import test from 'ava'
-import { ROOT, scratchDir } from './util.js'
+import { scratchDir } from './util.js'
 
-const CHILD = join(ROOT, 'scripts/reliability/hygiene-child.mjs')
+const CHILD = join(__dirname, 'hygiene-child.mjs')
 const LONG = process.env.KITHARA_HYGIENE_CYCLES ? Number(process.env.KITHARA_HYGIENE_CYCLES) : undefined
 const MIB = 1024 * 1024
 

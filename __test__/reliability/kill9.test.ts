@@ -14,19 +14,12 @@ import { join } from 'node:path'
 import { AtomicChunked, CancellationToken } from '@kithara/storage'
 import test, { type ExecutionContext } from 'ava'
 import { SEED } from './seed.js'
-import { ROOT } from './util.js'
-import { xorshift } from '../../scripts/reliability/xorshift.cjs'
+import { version } from './versions.cjs'
+import { xorshift } from './xorshift.cjs'
 
-const CHILD = join(ROOT, 'scripts/reliability/kill-child.mjs')
+const CHILD = join(__dirname, 'kill-child.mjs')
 const KILLS_PER_MODE = Number(process.env.KITHARA_KILLS ?? 30)
 
-/** Same as scripts/reliability/versions.mjs. */
-function version(n: number): Buffer {
-  const size = n === 0 ? 1024 * 1024 : 3 * 1024 * 1024 + 17
-  const b = Buffer.allocUnsafe(size)
-  for (let i = 0; i < size; i++) b[i] = n === 0 ? (i * 7 + 1) & 0xff : (i * 13 + 6) & 0xff
-  return b
-}
 const V = [version(0), version(1)]
 
 /** Which version `path` holds, or a description of what else it holds. */

@@ -16,10 +16,8 @@
  *   which clears failed and committed; after `reactivate` (or a reopening
  *   write) of a committed resource, reads below the committed length return
  *   the committed bytes, and stop at that length, until the next commit;
- *   `fail` and `interrupt` on a closed
- *   resource do nothing;
- * - `close` makes data access, waits, commit and reactivate fail CLOSED
- *   (twice is fine); status/len/containsRange/nextGap keep answering;
+ * - `close` makes every member but `status` (`{ kind: 'closed' }`),
+ *   `isClosed` and `close` (twice is fine) fail CLOSED;
  * - a cancelled token: data access, waits and commit fail CANCELLED;
  *   reactivate fails CANCELLED unless committed;
  * - waits: closed → CLOSED, start > end → INVALID_RANGE, empty → ready,
@@ -27,7 +25,7 @@
  *   end else ready, otherwise pending until a write covers it (ready), a
  *   commit (ready/eof), fail (FAILED), cancel (CANCELLED), interrupt
  *   (interrupted) or close (CLOSED);
- * - status priority failed > committed > cancelled > active.
+ * - status priority closed > failed > committed > cancelled > active.
  * - `AtomicChunked`: writes go to `<path>.tmp`; the first commit renames it
  *   to `<path>` and reopens that committed (Auto mode: no reopen on write);
  *   `fail` before that deletes the temp and makes `reactivate` fail FAILED
@@ -283,7 +281,7 @@ export class Model {
   }
 
   fail(reason: string): Outcome {
-    if (this.closed) return { ok: undefined }
+    if (this.closed) return { err: 'ERR_STORAGE_CLOSED' }
     this.failed = reason
     this.drain(() => ({ err: 'ERR_STORAGE_FAILED', reason }))
     if (this.phase === 'claimed') {
@@ -304,6 +302,7 @@ export class Model {
   }
 
   interrupt(): Outcome {
+    if (this.closed) return { err: 'ERR_STORAGE_CLOSED' }
     this.drain(() => ({ ok: 'interrupted' }))
     return { ok: undefined }
   }
@@ -324,10 +323,12 @@ export class Model {
   }
 
   containsRange(start: number, end: number): Outcome {
+    if (this.closed) return { err: 'ERR_STORAGE_CLOSED' }
     return { ok: this.available.covers(start, end) }
   }
 
   nextGap(from: number, limit: number): Outcome {
+    if (this.closed) return { err: 'ERR_STORAGE_CLOSED' }
     const upper = this.finalLen === null ? limit : Math.min(this.finalLen, limit)
     if (from >= upper) return { ok: null }
     const g = this.available.firstGap(from, upper)
@@ -359,6 +360,7 @@ export class Model {
   }
 
   status(): ResourceStatus {
+    if (this.closed) return { kind: 'closed' }
     if (this.failed !== null) return { kind: 'failed', reason: this.failed }
     if (this.finalLen !== null) return { kind: 'committed', finalLen: this.finalLen }
     if (this.cancelled) return { kind: 'cancelled' }
@@ -552,8 +554,18 @@ export async function runSequence(
       await apply(r, model, cmd, step, token, live, path)
       await checkWaits(model, live, step)
       expectSame(`${step} status()`, r.status(), model.status())
-      expectSame(`${step} len()`, r.len(), model.finalLen)
-      expectSame(`${step} isEmpty()`, r.isEmpty(), model.finalLen === 0)
+      const closed: Outcome = { err: 'ERR_STORAGE_CLOSED' }
+      expectSame(`${step} isClosed()`, r.isClosed(), model.closed)
+      expectSame(
+        `${step} len()`,
+        run(() => r.len()),
+        model.closed ? closed : { ok: model.finalLen },
+      )
+      expectSame(
+        `${step} isEmpty()`,
+        run(() => r.isEmpty()),
+        model.closed ? closed : { ok: model.finalLen === 0 },
+      )
     }
   } finally {
     r.close()

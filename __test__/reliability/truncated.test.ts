@@ -10,9 +10,9 @@ import { spawnSync } from 'node:child_process'
 import { constants } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
-import { ROOT, scratchDir } from './util.js'
+import { scratchDir } from './util.js'
 
-const CHILD = join(ROOT, 'scripts/reliability/truncate-child.mjs')
+const CHILD = join(__dirname, 'truncate-child.mjs')
 const EIO = { code: 'ERR_STORAGE_IO', errno: -constants.errno.EIO }
 
 interface ChildReport {

@@ -19,6 +19,3 @@ export function scratchDir(t: ExecutionContext, prefix: string): string {
 
 /** Resolves after `ms` (lets another thread or process get going; never asserted on). */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-/** The root of the repository (tests run from it). */
-export const ROOT: string = process.cwd()

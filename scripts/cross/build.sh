@@ -13,8 +13,8 @@
 #
 # The build is driven by `napi build` (as in CI), pointed at Debian's cargo
 # through CARGO=/usr/bin/cargo, with -Zbuild-std passed through to cargo; its
-# loader and typings go to target/cross/out, so the host's index.js and
-# index.d.ts stay untouched. CROSS_DRIVER=cargo calls cargo directly instead
+# loader and typings go to target/cross/out, so the host's native-binding.js
+# and native-binding.d.ts stay untouched. CROSS_DRIVER=cargo calls cargo directly instead
 # and renames the cdylib (the addon needs nothing from napi build but the copy).
 #
 # Output: npm/<platform>/kithara-storage.<platform>.node (the file the
@@ -63,7 +63,7 @@ case "$driver" in
     mkdir -p "$napi_out"
     nice -n 10 npx --no-install napi build --platform --target "$triple" --profile "$profile" \
       --manifest-path crates/kithara-storage-node/Cargo.toml --package-json-path package.json \
-      --output-dir "$napi_out" --no-js --dts index.d.ts \
+      --output-dir "$napi_out" --no-js --dts native-binding.d.ts --no-const-enum \
       -- -Zbuild-std=std,panic_abort "$@"
     cp "$napi_out/$binary_name.$platform.node" "$out" ;;
   cargo)

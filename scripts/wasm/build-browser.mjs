@@ -1,5 +1,6 @@
-// Bundles the facade for browsers into dist/browser.mjs: the TypeScript
-// sources with the WebAssembly backend wired in and nothing from Node.
+// Bundles the facade for browsers into dist/browser.mjs, from
+// src/browser-entry.mts: the TypeScript sources with the WebAssembly backend
+// wired in and nothing from Node.
 //   - backend.ts's require('./backend-wasm.js') -> src/backend-wasm-browser.ts
 //   - require('./backend-native.js') -> an empty module (never selected here)
 //   - node: built-ins stay as lazy require() calls, which throw if reached
@@ -33,7 +34,7 @@ const browserBackends = {
 }
 
 const result = await build({
-  entryPoints: [join(root, 'scripts', 'wasm', 'browser-entry.mjs')],
+  entryPoints: [join(root, 'src', 'browser-entry.mts')],
   outfile: join(root, 'dist', 'browser.mjs'),
   bundle: true,
   format: 'esm',

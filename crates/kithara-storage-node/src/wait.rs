@@ -1,11 +1,12 @@
 //! Non-blocking waits: one ThreadsafeFunction per JavaScript thread (env)
-//! delivers every decided wait to the dispatcher given to `setWaitDispatcher`.
+//! carries every decided wait to the dispatcher given to `setWaitDispatcher`.
 //!
 //! Each Node env runs on its own thread (the main thread, or a worker's), so
-//! per-env state lives in thread-locals: the dispatcher and the handles of the
-//! waits registered from that thread. The core calls a wait's callback on
-//! whichever thread decides it; the callback only queues `(id, result)` on the
-//! env's ThreadsafeFunction (non-blocking), so no thread is ever parked.
+//! per-env state lives in thread-locals: the dispatcher and the core's
+//! [`PendingWaits`] table of the waits registered from that thread. The core
+//! calls a wait's callback on whichever thread decides it; the callback only
+//! queues `(id, result)` on the env's ThreadsafeFunction (non-blocking), so
+//! no thread is ever parked.
 //!
 //! Liveness: the ThreadsafeFunction is ref'd while its env has pending waits
 //! and unref'd otherwise, like a timer: a pending wait keeps the event loop
@@ -13,30 +14,30 @@
 
 use std::{
     cell::RefCell,
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicI64, Ordering},
-        Arc, RwLock,
-    },
+    ops::Range,
+    sync::{Arc, RwLock},
 };
 
-use kithara_storage::{StorageError, WaitHandle, WaitOutcome, WaitResult};
+use kithara_storage::{
+    binding::{to_f64, to_u64, PendingWaits, Registered, WaitId},
+    ResourceExt, StorageError, WaitResult,
+};
 use napi::{
-    bindgen_prelude::{FnArgs, Function},
+    bindgen_prelude::{Either, FnArgs, Function},
     threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode},
     Env, Status,
 };
 
-use crate::error::{error_value, throw};
+use crate::{
+    error::{error_value, throw, OrThrow},
+    names::WaitOutcome,
+};
 
 /// What the dispatcher receives: `(id, error | null, outcome | null)`.
-pub type DispatchArgs = FnArgs<(i64, Option<napi::Error>, Option<&'static str>)>;
-
-/// The dispatcher as passed in from JavaScript.
-pub type DispatcherJsFn<'f> = Function<'f, DispatchArgs, ()>;
+pub type DispatchArgs = FnArgs<(f64, Option<napi::Error>, Option<WaitOutcome>)>;
 
 /// The env's dispatcher: called with one decided wait at a time.
-type DispatchFn = ThreadsafeFunction<(i64, WaitResult), (), DispatchArgs, Status, false>;
+type DispatchFn = ThreadsafeFunction<(WaitId, WaitResult), (), DispatchArgs, Status, false>;
 
 /// The dispatcher of this env, shared with the callbacks that run elsewhere.
 /// The lock is only written on the JS thread, to ref/unref it.
@@ -44,38 +45,28 @@ type SharedDispatch = Arc<RwLock<DispatchFn>>;
 
 thread_local! {
     static DISPATCH: RefCell<Option<SharedDispatch>> = const { RefCell::new(None) };
-    static PENDING: RefCell<HashMap<i64, WaitHandle>> = RefCell::new(HashMap::new());
-}
-
-/// Wait ids are unique in the process, so a stray id can never match another env's wait.
-static NEXT_WAIT_ID: AtomicI64 = AtomicI64::new(1);
-
-/// The JavaScript string of a wait outcome.
-pub fn outcome_str(outcome: WaitOutcome) -> &'static str {
-    match outcome {
-        WaitOutcome::Ready => "ready",
-        WaitOutcome::Eof => "eof",
-        WaitOutcome::Interrupted => "interrupted",
-    }
+    static PENDING: RefCell<PendingWaits> = RefCell::default();
 }
 
 /// Installs `dispatcher` as this env's wait dispatcher (replacing an earlier one).
-pub fn set_dispatcher(env: &Env, dispatcher: DispatcherJsFn<'_>) -> napi::Result<()> {
+pub fn set_dispatcher(env: &Env, dispatcher: Function<'_, DispatchArgs, ()>) -> napi::Result<()> {
     let tsfn: DispatchFn = dispatcher
-        .build_threadsafe_function::<(i64, WaitResult)>()
+        .build_threadsafe_function::<(WaitId, WaitResult)>()
         .callee_handled::<false>()
         .build_callback(|ctx| {
             let (id, result) = ctx.value;
-            // Delivered: forget the handle, so cancelWait(id) reports false.
-            forget(&ctx.env, id);
+            let pending = PENDING.with_borrow_mut(|p| p.settle(id));
+            unref_if_idle(&ctx.env);
             Ok(match result {
-                Ok(outcome) => (id, None, Some(outcome_str(outcome))).into(),
-                Err(e) => (id, Some(error_value(&ctx.env, &e)?), None).into(),
+                // Withdrawn after it was decided: the facade no longer knows the id.
+                _ if !pending => (to_f64(id), None, None).into(),
+                Ok(outcome) => (to_f64(id), None, Some(outcome.into())).into(),
+                Err(e) => (to_f64(id), Some(error_value(&ctx.env, &e.into())?), None).into(),
             })
         })?;
     let shared = Arc::new(RwLock::new(tsfn));
-    let pending = PENDING.with_borrow(HashMap::len);
-    set_referenced(env, &shared, pending > 0)?;
+    let busy = PENDING.with_borrow(|p| !p.is_empty());
+    set_referenced(env, &shared, busy)?;
     if let Some(old) = DISPATCH.with_borrow_mut(|d| d.replace(shared)) {
         // Waits registered before still deliver through the old function;
         // only the new one decides whether this env stays alive.
@@ -96,71 +87,55 @@ fn set_referenced(env: &Env, dispatch: &SharedDispatch, on: bool) -> napi::Resul
     }
 }
 
-/// Drops the handle of wait `id` (delivered or withdrawn); unrefs the
-/// dispatcher when no wait is left.
-fn forget(env: &Env, id: i64) -> Option<WaitHandle> {
-    let (handle, left) = PENDING.with_borrow_mut(|p| (p.remove(&id), p.len()));
-    if handle.is_some() && left == 0 {
+/// Lets the env's loop end once no wait is pending.
+fn unref_if_idle(env: &Env) {
+    if PENDING.with_borrow(PendingWaits::is_empty) {
         if let Some(d) = DISPATCH.with_borrow(Clone::clone) {
             let _ = set_referenced(env, &d, false);
         }
     }
-    handle
 }
 
-/// The outcome string, or the id of a pending wait.
-pub enum Registered {
-    /// Decided at once.
-    Decided(&'static str),
-    /// Will be dispatched later with this id.
-    Pending(i64),
-}
-
-/// Registers a wait through `register` (the core's `register_waiter`) and
-/// routes its later result to this env's dispatcher.
+/// Registers a wait for `range` and routes its later result to this env's
+/// dispatcher: the outcome if decided now, else the id it will come with.
 pub fn register(
     env: &Env,
-    register: impl FnOnce(kithara_storage::WaitCallback) -> kithara_storage::WaitRegistration,
-) -> napi::Result<Registered> {
+    resource: &dyn ResourceExt,
+    range: Range<u64>,
+) -> napi::Result<Either<WaitOutcome, f64>> {
     let Some(dispatch) = DISPATCH.with_borrow(Clone::clone) else {
         return Err(throw(
             env,
-            &StorageError::Unsupported("waitRange before setWaitDispatcher"),
+            &StorageError::Unsupported("waitRange before setWaitDispatcher").into(),
         ));
     };
-    let id = NEXT_WAIT_ID.fetch_add(1, Ordering::Relaxed);
     let target = Arc::clone(&dispatch);
-    let callback = Box::new(move |result: WaitResult| {
+    let deliver = move |id: WaitId, result: WaitResult| {
         if let Ok(tsfn) = target.read() {
             // Non-blocking with an unbounded queue: this never waits. It only
             // fails while the env is shutting down, when nobody is listening.
             let _ = tsfn.call((id, result), ThreadsafeFunctionCallMode::NonBlocking);
         }
+    };
+    let (registered, first) = PENDING.with_borrow_mut(|p| {
+        let idle = p.is_empty();
+        (p.register(resource, range, deliver), idle)
     });
-    match register(callback) {
-        kithara_storage::WaitRegistration::Decided(Ok(outcome)) => {
-            Ok(Registered::Decided(outcome_str(outcome)))
-        }
-        kithara_storage::WaitRegistration::Decided(Err(e)) => Err(throw(env, &e)),
-        kithara_storage::WaitRegistration::Pending(handle) => {
-            let was_idle = PENDING.with_borrow_mut(|p| {
-                p.insert(id, handle);
-                p.len() == 1
-            });
-            if was_idle {
+    Ok(match registered.or_throw(env)? {
+        Registered::Decided(outcome) => Either::A(outcome.into()),
+        Registered::Pending(id) => {
+            if first {
                 set_referenced(env, &dispatch, true)?;
             }
-            Ok(Registered::Pending(id))
+            Either::B(to_f64(id))
         }
-    }
+    })
 }
 
-/// Withdraws wait `id`. `true` if it was still pending: the dispatcher will
-/// then never be called for it. `false` if it was already decided (its
-/// result is on its way to the dispatcher) or is unknown.
-pub fn cancel(env: &Env, id: i64) -> bool {
-    match forget(env, id) {
-        Some(handle) => handle.cancel(),
-        None => false,
-    }
+/// Withdraws wait `id`: `true` if it was pending, and then the dispatcher
+/// gets no result for it.
+pub fn withdraw(env: &Env, id: f64) -> bool {
+    let was_pending = PENDING.with_borrow_mut(|p| p.withdraw(to_u64(id)));
+    unref_if_idle(env);
+    was_pending
 }

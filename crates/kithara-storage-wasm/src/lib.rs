@@ -1,191 +1,140 @@
 //! WebAssembly binding of `kithara-storage`: memory resources, tokens, range
 //! waits and coverage, for browsers and as the Node fallback backend.
 //!
-//! The binding is flat: every object lives in a per-instance table and
-//! JavaScript holds only its numeric handle (see `src/backend-wasm-core.ts`,
-//! which implements the `NativeBackend` contract of `src/native.ts` on top of
-//! these functions). Closing a resource removes it from the table, so its
-//! memory is returned at once instead of when the JavaScript wrapper happens
-//! to be garbage-collected.
+//! Thin by design: `#[wasm_bindgen]` classes over the core's binding layer
+//! (`kithara_storage::binding`), with camelCase JavaScript names, so that
+//! wasm-bindgen generates the glue and its typings and the facade checks
+//! them against its backend contract (`src/backend-contract.ts`).
 //!
-//! Waits never block: a pending wait registers a callback with the core that
-//! queues its result and asks JavaScript (through the `schedule` hook) to call
-//! [`drain`] soon, which hands each result to the dispatcher. Nothing polls.
+//! `close()` drops this handle's resource at once, so its memory returns to
+//! the module then, not when the JavaScript wrapper is collected.
 //!
-//! wasm32-unknown-unknown without threads is single-threaded, so the tables
-//! are thread-locals; the core's callbacks must be `Send`, which they are
-//! because they carry only a handle and reach the queue through a thread-local.
+//! Waits never block: a pending wait's callback, and an observer's events,
+//! go to a queue, and the first event of a burst queues one microtask that
+//! drains it into JavaScript (the wait dispatcher, the observers). Nothing
+//! polls. wasm32-unknown-unknown without threads is single-threaded, so the
+//! queue and tables are thread-locals.
 
 use std::{cell::RefCell, collections::HashMap};
 
-use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use js_sys::{Error, Function, Object, Reflect, Uint8Array};
 use kithara_storage::{
-    Atomic, AvailabilityObserver, CancellationToken, Coverage, MemCoverage, MemOptions,
-    MemResource, Resource, ResourceExt, ResourceStatus, StorageError, WaitHandle, WaitOutcome,
-    WaitRegistration, WaitResult,
+    binding::{
+        flat_ranges, to_f64, to_u64, AnyResource, ErrorDetails, PendingWaits, Registered,
+        SharedResource, SharedToken, RESOURCES, TOKENS,
+    },
+    AvailabilityObserver, CancellationToken, Coverage, MemCoverage, MemOptions, ResourceExt,
+    StorageError, WaitRegistration, WaitResult,
 };
-use wasm_bindgen::prelude::*;
+use wasm_bindgen::{prelude::*, JsCast};
 
-mod errors;
+mod names;
 
-use errors::{to_js_error, unsupported};
+use names::{Flavor, OpenMode, ProgressEvent, ResourceKind, StatusKind, WaitOutcome};
 
-/// A memory resource, plain or behind the `Atomic` decorator.
-#[derive(Clone)]
-enum Res {
-    Plain(MemResource),
-    Atomic(Atomic<MemResource>),
+// The types of values built by hand below (wasm-bindgen declares a string
+// enum only where a signature names it): `StatusKind` and `ProgressEvent`
+// spell out the values of the enums of the same names in `names.rs`.
+#[wasm_bindgen(typescript_custom_section)]
+const HAND_BUILT_TS: &str = r#"
+/** The lifecycle state. */
+export type StatusKind = "active" | "committed" | "failed" | "cancelled" | "closed";
+
+/** A resource's lifecycle state (`finalLen` once committed, `reason` once failed). */
+export interface Status {
+  kind: StatusKind
+  finalLen?: number
+  reason?: string
 }
 
-impl Res {
-    fn ext(&self) -> &dyn ResourceExt {
-        match self {
-            Self::Plain(r) => r,
-            Self::Atomic(r) => r,
-        }
-    }
+/** What an observer is told of. */
+export type ProgressEvent = "write" | "commit";
+"#;
 
-    fn core(&self) -> &MemResource {
-        match self {
-            Self::Plain(r) => r,
-            Self::Atomic(r) => r.inner(),
-        }
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    fn queue_microtask(callback: &Function);
+}
+
+// ---------------------------------------------------------------- errors
+
+/// The JavaScript `Error` for `details`, with the fields of Node's `fs` errors.
+fn js_error(details: &ErrorDetails) -> JsValue {
+    let err: JsValue = Error::new(&details.message).into();
+    let set = |key: &str, value: JsValue| {
+        // Setting a property on a fresh Error object cannot fail.
+        let _ = Reflect::set(&err, &JsValue::from_str(key), &value);
+    };
+    set("code", JsValue::from_str(details.code));
+    if let Some(errno) = details.errno {
+        set("errno", JsValue::from(errno));
+    }
+    if let Some(syscall) = details.syscall {
+        set("syscall", JsValue::from_str(syscall));
+    }
+    if let Some(path) = &details.path {
+        set("path", JsValue::from_str(path));
+    }
+    if let Some(reason) = &details.reason {
+        set("reason", JsValue::from_str(reason));
+    }
+    err
+}
+
+/// Converts a core result, turning its error into a coded JavaScript error.
+trait OrThrow<T> {
+    fn or_throw(self) -> Result<T, JsValue>;
+}
+
+impl<T, E: Into<ErrorDetails>> OrThrow<T> for Result<T, E> {
+    fn or_throw(self) -> Result<T, JsValue> {
+        self.map_err(|e| js_error(&e.into()))
     }
 }
 
-/// Something that happened and must reach JavaScript in the next [`drain`].
+// ---------------------------------------------------------------- event queue
+
+/// Something that must reach JavaScript in the next drain.
 enum Event {
     /// A pending wait was decided.
-    Wait(u32, WaitResult),
-    /// `[start, end)` was written to the resource whose observer is `u32`.
-    Write(u32, u64, u64),
-    /// The resource whose observer is `u32` was committed at this length.
-    Commit(u32, u64),
-}
-
-#[derive(Default)]
-struct Tables {
-    next_handle: u32,
-    resources: HashMap<u32, Res>,
-    tokens: HashMap<u32, CancellationToken>,
-    coverages: HashMap<u32, MemCoverage>,
-    /// Waits not yet handed to the dispatcher, by id. Removed by `drain` or `cancel_wait`.
-    waits: HashMap<u32, WaitHandle>,
-    next_wait: u32,
-}
-
-impl Tables {
-    fn handle(&mut self) -> u32 {
-        // Ids stay positive and distinct for the life of the instance in any realistic use.
-        self.next_handle = self.next_handle.wrapping_add(1).max(1);
-        self.next_handle
-    }
+    Wait(u64, WaitResult),
+    /// An observer event for the observer registered under the `u32`.
+    Progress(u32, ProgressEvent, f64, f64),
 }
 
 #[derive(Default)]
 struct Queue {
     events: Vec<Event>,
-    /// A drain has been requested and not run yet.
+    /// A drain is queued and has not run yet.
     scheduled: bool,
-    /// Asks JavaScript to call `drain` soon (a microtask).
-    schedule: Option<Function>,
 }
 
 thread_local! {
-    static TABLES: RefCell<Tables> = RefCell::default();
     static QUEUE: RefCell<Queue> = RefCell::default();
+    static PENDING: RefCell<PendingWaits> = RefCell::default();
+    static DISPATCHER: RefCell<Option<Function>> = const { RefCell::new(None) };
+    static OBSERVERS: RefCell<HashMap<u32, Function>> = RefCell::default();
+    static NEXT_OBSERVER: RefCell<u32> = const { RefCell::new(0) };
+    static DRAIN: Closure<dyn FnMut() -> Result<(), JsValue>> = Closure::new(drain);
 }
 
-/// Queues an event and requests a drain if none is pending. Never re-enters
-/// the tables, so it is safe from inside any core call.
+/// Queues an event and, for the first of a burst, one microtask to drain
+/// them. Never re-enters the tables, so it is safe inside any core call.
 fn push_event(event: Event) {
-    let schedule = QUEUE.with(|q| {
-        let mut q = q.borrow_mut();
-        // Coalesce contiguous writes to the same observer, as the contract allows.
-        if let (Event::Write(key, start, end), Some(Event::Write(last_key, _, last_end))) =
-            (&event, q.events.last_mut())
-        {
-            if key == last_key && start == last_end {
-                *last_end = *end;
-                return None;
-            }
-        }
+    let first = QUEUE.with_borrow_mut(|q| {
         q.events.push(event);
-        if q.scheduled {
-            return None;
-        }
-        q.scheduled = true;
-        q.schedule.clone()
+        !std::mem::replace(&mut q.scheduled, true)
     });
-    if let Some(f) = schedule {
-        // The hook only queues a microtask; it cannot fail in a way we could act on.
-        let _ = f.call0(&JsValue::NULL);
+    if first {
+        DRAIN.with(|d| queue_microtask(d.as_ref().unchecked_ref()));
     }
 }
 
-fn with_tables<T>(f: impl FnOnce(&mut Tables) -> T) -> T {
-    TABLES.with(|t| f(&mut t.borrow_mut()))
-}
-
-/// A clone of the resource behind `handle`, or `Closed` once it is closed.
-fn res(handle: u32) -> Result<Res, JsValue> {
-    with_tables(|t| t.resources.get(&handle).cloned())
-        .ok_or_else(|| to_js_error(&StorageError::Closed))
-}
-
-fn token(handle: u32) -> Result<CancellationToken, JsValue> {
-    with_tables(|t| t.tokens.get(&handle).cloned()).ok_or_else(|| {
-        errors::coded(
-            "ERR_STORAGE_CLOSED",
-            &format!("no token with id {handle} in this WebAssembly instance"),
-        )
-    })
-}
-
-/// Runs `f` on the coverage behind `handle` (a released handle reads as empty;
-/// JavaScript cannot reach one, as handles are released only by finalizers).
-fn with_coverage<T>(handle: u32, f: impl FnOnce(&mut MemCoverage) -> T) -> T {
-    with_tables(|t| match t.coverages.get_mut(&handle) {
-        Some(c) => f(c),
-        None => f(&mut MemCoverage::new()),
-    })
-}
-
-fn js(result: kithara_storage::StorageResult<()>) -> Result<(), JsValue> {
-    result.map_err(|e| to_js_error(&e))
-}
-
-fn outcome_str(outcome: WaitOutcome) -> &'static str {
-    match outcome {
-        WaitOutcome::Ready => "ready",
-        WaitOutcome::Eof => "eof",
-        WaitOutcome::Interrupted => "interrupted",
-    }
-}
-
-/// Installs the hook that asks JavaScript to call [`drain`] soon. Queued
-/// events are kept until then.
-#[wasm_bindgen]
-pub fn set_schedule_hook(schedule: Function) {
-    let pending = QUEUE.with(|q| {
-        let mut q = q.borrow_mut();
-        q.schedule = Some(schedule.clone());
-        !q.events.is_empty() && !q.scheduled
-    });
-    if pending {
-        QUEUE.with(|q| q.borrow_mut().scheduled = true);
-        let _ = schedule.call0(&JsValue::NULL);
-    }
-}
-
-/// Hands every queued event to JavaScript: `on_wait(id, error, outcome)` for
-/// decided waits (skipping withdrawn ones) and `on_event(observer, kind, a, b)`
-/// for observer events. If a callback throws, the rest are still delivered
-/// and the first exception is rethrown at the end.
-#[wasm_bindgen]
-pub fn drain(on_wait: &Function, on_event: &Function) -> Result<(), JsValue> {
-    let events = QUEUE.with(|q| {
-        let mut q = q.borrow_mut();
+/// Hands every queued event to JavaScript. If a callback throws, the rest
+/// are still delivered and the first exception is rethrown at the end.
+fn drain() -> Result<(), JsValue> {
+    let events = QUEUE.with_borrow_mut(|q| {
         q.scheduled = false;
         std::mem::take(&mut q.events)
     });
@@ -193,30 +142,28 @@ pub fn drain(on_wait: &Function, on_event: &Function) -> Result<(), JsValue> {
     for event in events {
         let delivered = match event {
             Event::Wait(id, result) => {
-                // Withdrawn by cancel_wait after it was decided: never dispatched.
-                if with_tables(|t| t.waits.remove(&id)).is_none() {
+                // Withdrawn by cancelWait after it was decided: never dispatched.
+                if !PENDING.with_borrow_mut(|p| p.settle(id)) {
                     continue;
                 }
                 let (error, outcome) = match result {
-                    Ok(o) => (JsValue::NULL, JsValue::from_str(outcome_str(o))),
-                    Err(e) => (to_js_error(&e), JsValue::NULL),
+                    Ok(o) => (JsValue::NULL, JsValue::from(WaitOutcome::from(o))),
+                    Err(e) => (js_error(&e.into()), JsValue::NULL),
                 };
-                on_wait.call3(&JsValue::NULL, &JsValue::from(id), &error, &outcome)
+                DISPATCHER.with_borrow(|d| match d {
+                    Some(f) => {
+                        f.call3(&JsValue::NULL, &JsValue::from(to_f64(id)), &error, &outcome)
+                    }
+                    None => Ok(JsValue::UNDEFINED),
+                })
             }
-            Event::Write(key, start, end) => on_event.call4(
-                &JsValue::NULL,
-                &JsValue::from(key),
-                &JsValue::from_str("write"),
-                &JsValue::from(start as f64),
-                &JsValue::from(end as f64),
-            ),
-            Event::Commit(key, len) => on_event.call4(
-                &JsValue::NULL,
-                &JsValue::from(key),
-                &JsValue::from_str("commit"),
-                &JsValue::from(len as f64),
-                &JsValue::from(0),
-            ),
+            Event::Progress(key, kind, a, b) => {
+                let observer = OBSERVERS.with_borrow(|o| o.get(&key).cloned());
+                match observer {
+                    Some(f) => f.call3(&JsValue::NULL, &JsValue::from(kind), &a.into(), &b.into()),
+                    None => Ok(JsValue::UNDEFINED),
+                }
+            }
         };
         if let Err(e) = delivered {
             first_error.get_or_insert(e);
@@ -225,118 +172,70 @@ pub fn drain(on_wait: &Function, on_event: &Function) -> Result<(), JsValue> {
     first_error.map_or(Ok(()), Err)
 }
 
+/// Installs the function that receives every pending wait of this module
+/// once it is decided: `(id, error | null, outcome | null)`.
+#[wasm_bindgen(js_name = setWaitDispatcher)]
+pub fn set_wait_dispatcher(
+    #[wasm_bindgen(
+        unchecked_param_type = "(id: number, error: Error | null, outcome: WaitOutcome | null) => void"
+    )]
+    dispatcher: Function,
+) {
+    DISPATCHER.with_borrow_mut(|d| *d = Some(dispatcher));
+}
+
 // ---------------------------------------------------------------- tokens
 
-/// A new cancellation token; returns its handle.
-#[wasm_bindgen]
-pub fn token_new() -> u32 {
-    with_tables(|t| {
-        let h = t.handle();
-        t.tokens.insert(h, CancellationToken::new());
-        h
+/// A cancellation token: cancelling it cancels every resource opened with it
+/// (and with its children).
+#[wasm_bindgen(js_name = Token)]
+pub struct WasmToken {
+    token: SharedToken,
+}
+
+#[wasm_bindgen(js_class = Token)]
+impl WasmToken {
+    /// Cancels the token and its children.
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    /// Whether the token (or a parent) was cancelled.
+    #[wasm_bindgen(js_name = isCancelled)]
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// A child token: cancelled with this one, or on its own.
+    pub fn child(&self) -> WasmToken {
+        WasmToken {
+            token: TOKENS.wrap(self.token.child_token()),
+        }
+    }
+
+    /// An id for `tokenFromShared` in this module instance.
+    pub fn share(&self) -> f64 {
+        to_f64(self.token.share())
+    }
+}
+
+/// A new, uncancelled token.
+#[wasm_bindgen(js_name = newToken)]
+pub fn new_token() -> WasmToken {
+    WasmToken {
+        token: TOKENS.wrap(CancellationToken::new()),
+    }
+}
+
+/// The token shared under `id`, while a JS object still holds it.
+#[wasm_bindgen(js_name = tokenFromShared)]
+pub fn token_from_shared(id: f64) -> Result<WasmToken, JsValue> {
+    Ok(WasmToken {
+        token: TOKENS.lookup(to_u64(id)).or_throw()?,
     })
-}
-
-/// Cancels the token (and its children), waking the waits it decides.
-#[wasm_bindgen]
-pub fn token_cancel(handle: u32) -> Result<(), JsValue> {
-    token(handle)?.cancel();
-    Ok(())
-}
-
-/// Whether the token is cancelled.
-#[wasm_bindgen]
-pub fn token_is_cancelled(handle: u32) -> Result<bool, JsValue> {
-    Ok(token(handle)?.is_cancelled())
-}
-
-/// A child token (cancelled with its parent); returns its handle.
-#[wasm_bindgen]
-pub fn token_child(handle: u32) -> Result<u32, JsValue> {
-    let child = token(handle)?.child_token();
-    Ok(with_tables(|t| {
-        let h = t.handle();
-        t.tokens.insert(h, child);
-        h
-    }))
-}
-
-/// Another handle on the same token (for `tokenFromShared`).
-#[wasm_bindgen]
-pub fn token_clone(handle: u32) -> Result<u32, JsValue> {
-    let same = token(handle)?;
-    Ok(with_tables(|t| {
-        let h = t.handle();
-        t.tokens.insert(h, same);
-        h
-    }))
-}
-
-/// Releases the handle (the token lives on in its other holders).
-#[wasm_bindgen]
-pub fn token_free(handle: u32) {
-    let token = with_tables(|t| t.tokens.remove(&handle));
-    drop(token);
 }
 
 // ---------------------------------------------------------------- resources
-
-/// Opens a memory resource on `token`; returns its handle. `initial_data`
-/// opens it committed with those bytes; `atomic` wraps it in `Atomic`.
-#[wasm_bindgen]
-pub fn mem_open(
-    token_handle: u32,
-    initial_data: Option<Vec<u8>>,
-    capacity: f64,
-    atomic: bool,
-) -> Result<u32, JsValue> {
-    let cancel = token(token_handle)?;
-    let mut opts = MemOptions::default();
-    opts.initial_data = initial_data;
-    opts.capacity = capacity as usize;
-    let mem: MemResource = Resource::open(cancel, opts).map_err(|e| to_js_error(&e))?;
-    let r = if atomic {
-        Res::Atomic(Atomic::new(mem))
-    } else {
-        Res::Plain(mem)
-    };
-    Ok(insert_resource(r))
-}
-
-fn insert_resource(r: Res) -> u32 {
-    with_tables(|t| {
-        let h = t.handle();
-        t.resources.insert(h, r);
-        h
-    })
-}
-
-/// Another handle on the same resource (for `resourceFromShared`), or
-/// `Closed` if the shared handle is gone.
-#[wasm_bindgen]
-pub fn res_clone(handle: u32) -> Result<u32, JsValue> {
-    Ok(insert_resource(res(handle)?))
-}
-
-/// A handle on the same resource behind the `Atomic` decorator.
-#[wasm_bindgen]
-pub fn res_atomic(handle: u32) -> Result<u32, JsValue> {
-    let core = res(handle)?.core().clone();
-    Ok(insert_resource(Res::Atomic(Atomic::new(core))))
-}
-
-/// Forgets the handle without closing the resource (its JavaScript wrapper was collected).
-#[wasm_bindgen]
-pub fn res_free(handle: u32) {
-    let r = with_tables(|t| t.resources.remove(&handle));
-    drop(r);
-}
-
-/// `write_at`.
-#[wasm_bindgen]
-pub fn res_write_at(handle: u32, offset: f64, data: &[u8]) -> Result<(), JsValue> {
-    js(res(handle)?.ext().write_at(offset as u64, data))
-}
 
 /// Reads are staged through a buffer of at most this size, so a read into a
 /// huge JavaScript buffer does not grow the module's memory for good.
@@ -347,309 +246,447 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Reads at `offset` straight into `buf` (any Uint8Array); returns bytes read.
-#[wasm_bindgen]
-pub fn res_read_at(handle: u32, offset: f64, buf: &Uint8Array) -> Result<f64, JsValue> {
-    let r = res(handle)?;
-    let want = buf.length() as usize;
-    let offset = offset as u64;
-    SCRATCH.with(|s| {
-        let mut scratch = s.borrow_mut();
-        let mut done = 0usize;
-        // One thread: nothing can write between the chunks, so they read one consistent state.
-        while done < want {
-            let chunk = (want - done).min(READ_CHUNK);
-            if scratch.len() < chunk {
-                scratch.resize(chunk, 0);
-            }
-            let n = r
-                .ext()
-                .read_at(offset + done as u64, &mut scratch[..chunk])
-                .map_err(|e| to_js_error(&e))?;
-            buf.subarray(done as u32, (done + n) as u32)
-                .copy_from(&scratch[..n]);
-            done += n;
-            if n < chunk {
-                break;
-            }
-        }
-        Ok(done as f64)
-    })
-}
-
-/// `write_all` (atomic resources: through the decorator).
-#[wasm_bindgen]
-pub fn res_write_all(handle: u32, data: &[u8]) -> Result<(), JsValue> {
-    js(res(handle)?.ext().write_all(data))
-}
-
-/// `Atomic::write_all_durable`; durability is meaningless in memory, so it is
-/// `write_all`. Fails with `Unsupported` on a resource not opened atomic.
-#[wasm_bindgen]
-pub fn res_write_all_durable(handle: u32, data: &[u8]) -> Result<(), JsValue> {
-    match res(handle)? {
-        Res::Atomic(a) => js(a.write_all_durable(data)),
-        Res::Plain(_) => Err(unsupported(
-            "writeAllDurable needs a resource opened with atomic: true",
-        )),
-    }
-}
-
-/// The whole committed contents.
-#[wasm_bindgen]
-pub fn res_read_all(handle: u32) -> Result<Vec<u8>, JsValue> {
-    let mut out = Vec::new();
-    res(handle)?
-        .ext()
-        .read_into(&mut out)
-        .map_err(|e| to_js_error(&e))?;
-    Ok(out)
-}
-
-/// Registers a wait. Returns the outcome string when decided at once,
-/// otherwise a positive wait id whose result `drain` delivers later.
-#[wasm_bindgen]
-pub fn res_wait_range(handle: u32, start: f64, end: f64) -> Result<JsValue, JsValue> {
-    let r = res(handle)?;
-    let id = with_tables(|t| {
-        t.next_wait = t.next_wait.wrapping_add(1).max(1);
-        t.next_wait
-    });
-    let callback = Box::new(move |result: WaitResult| push_event(Event::Wait(id, result)));
-    match r.ext().register_waiter(start as u64..end as u64, callback) {
-        WaitRegistration::Decided(Ok(o)) => Ok(JsValue::from_str(outcome_str(o))),
-        WaitRegistration::Decided(Err(e)) => Err(to_js_error(&e)),
-        WaitRegistration::Pending(h) => {
-            with_tables(|t| t.waits.insert(id, h));
-            Ok(JsValue::from(id))
-        }
-    }
-}
-
-/// Withdraws a wait not yet dispatched; returns whether it was.
-#[wasm_bindgen]
-pub fn cancel_wait(id: u32) -> bool {
-    match with_tables(|t| t.waits.remove(&id)) {
-        Some(h) => {
-            // If the core already decided it, its queued result is skipped by `drain`.
-            h.cancel();
-            true
-        }
-        None => false,
-    }
-}
-
-/// Answers a synchronous wait only when the range is decided now; otherwise
-/// withdraws it and fails with `Timeout`. Blocking is JavaScript's call
-/// (`backend-wasm-core.ts`): on one thread nothing could decide the range
-/// while it blocks.
-#[wasm_bindgen]
-pub fn res_wait_range_now(handle: u32, start: f64, end: f64) -> Result<String, JsValue> {
-    let r = res(handle)?;
-    match r
-        .ext()
-        .register_waiter(start as u64..end as u64, Box::new(|_| {}))
-    {
-        WaitRegistration::Decided(Ok(o)) => Ok(outcome_str(o).to_owned()),
-        WaitRegistration::Decided(Err(e)) => Err(to_js_error(&e)),
-        WaitRegistration::Pending(h) => {
-            h.cancel();
-            Err(to_js_error(&StorageError::Timeout))
-        }
-    }
-}
-
-/// `contains_range`.
-#[wasm_bindgen]
-pub fn res_contains_range(handle: u32, start: f64, end: f64) -> Result<bool, JsValue> {
-    Ok(res(handle)?.ext().contains_range(start as u64..end as u64))
-}
-
-/// `next_gap` as `[start, end]`, or undefined.
-#[wasm_bindgen]
-pub fn res_next_gap(handle: u32, from: f64, limit: f64) -> Result<Option<Vec<f64>>, JsValue> {
-    Ok(res(handle)?
-        .ext()
-        .next_gap(from as u64, limit as u64)
-        .map(|g| vec![g.start as f64, g.end as f64]))
-}
-
-/// `commit`; `final_len < 0` means "the end of the highest written byte".
-#[wasm_bindgen]
-pub fn res_commit(handle: u32, final_len: f64) -> Result<(), JsValue> {
-    let len = (final_len >= 0.0).then_some(final_len as u64);
-    js(res(handle)?.ext().commit(len))
-}
-
-/// `fail`.
-#[wasm_bindgen]
-pub fn res_fail(handle: u32, reason: String) -> Result<(), JsValue> {
-    res(handle)?.ext().fail(reason);
-    Ok(())
-}
-
-/// `reactivate`.
-#[wasm_bindgen]
-pub fn res_reactivate(handle: u32) -> Result<(), JsValue> {
-    js(res(handle)?.ext().reactivate())
-}
-
-/// `interrupt`.
-#[wasm_bindgen]
-pub fn res_interrupt(handle: u32) -> Result<(), JsValue> {
-    res(handle)?.ext().interrupt();
-    Ok(())
-}
-
-/// The status as `{ kind, finalLen? , reason? }`.
-#[wasm_bindgen]
-pub fn res_status(handle: u32) -> Result<Object, JsValue> {
-    let status = res(handle)?.ext().status();
-    let obj = Object::new();
-    let (kind, extra): (&str, Option<(&str, JsValue)>) = match status {
-        ResourceStatus::Active => ("active", None),
-        ResourceStatus::Committed { final_len } => (
-            "committed",
-            Some(("finalLen", JsValue::from(final_len.unwrap_or(0) as f64))),
-        ),
-        ResourceStatus::Failed(reason) => ("failed", Some(("reason", JsValue::from(reason)))),
-        ResourceStatus::Cancelled => ("cancelled", None),
-    };
-    Reflect::set(&obj, &"kind".into(), &kind.into())?;
-    if let Some((k, v)) = extra {
-        Reflect::set(&obj, &k.into(), &v)?;
-    }
-    Ok(obj)
-}
-
-/// The final length once committed.
-#[wasm_bindgen]
-pub fn res_len(handle: u32) -> Result<Option<f64>, JsValue> {
-    Ok(res(handle)?.ext().len().map(|l| l as f64))
-}
-
-/// `Resource::flush` (a no-op in memory besides the closed check).
-#[wasm_bindgen]
-pub fn res_flush(handle: u32) -> Result<(), JsValue> {
-    js(res(handle)?.core().flush())
-}
-
-/// Closes the resource (freeing its buffer and failing its waits with
-/// `Closed`) and releases this handle.
-#[wasm_bindgen]
-pub fn res_close(handle: u32) {
-    let r = with_tables(|t| t.resources.remove(&handle));
-    if let Some(r) = r {
-        r.core().set_observer(None);
-        r.ext().close();
-    }
-}
-
-/// Whether the resource is closed (a released handle counts as closed).
-#[wasm_bindgen]
-pub fn res_is_closed(handle: u32) -> bool {
-    res(handle).map_or(true, |r| r.ext().is_closed())
-}
-
-/// Reports writes and the commit to JavaScript as events keyed by `handle`
-/// (`drain`'s `on_event`); `enabled = false` stops them.
-#[wasm_bindgen]
-pub fn res_set_observer(handle: u32, enabled: bool) -> Result<(), JsValue> {
-    let r = res(handle)?;
-    let observer: Option<std::sync::Arc<dyn AvailabilityObserver>> = if enabled {
-        Some(std::sync::Arc::new(QueueObserver { key: handle }))
-    } else {
-        None
-    };
-    r.core().set_observer(observer);
-    Ok(())
-}
-
-/// Queues the core's availability events for the next `drain`.
+/// Queues the core's availability events for the next drain.
 struct QueueObserver {
     key: u32,
 }
 
 impl AvailabilityObserver for QueueObserver {
     fn on_write(&self, range: std::ops::Range<u64>) {
-        push_event(Event::Write(self.key, range.start, range.end));
+        push_event(Event::Progress(
+            self.key,
+            ProgressEvent::Write,
+            to_f64(range.start),
+            to_f64(range.end),
+        ));
     }
 
     fn on_commit(&self, final_len: u64) {
-        push_event(Event::Commit(self.key, final_len));
+        push_event(Event::Progress(
+            self.key,
+            ProgressEvent::Commit,
+            to_f64(final_len),
+            0.0,
+        ));
     }
+}
+
+/// A storage resource in memory (plain or behind `Atomic`).
+#[wasm_bindgen(js_name = Resource)]
+pub struct WasmResource {
+    /// `None` once this handle is closed: the resource is dropped then.
+    res: Option<SharedResource>,
+    /// The key of this handle's observer in `OBSERVERS`.
+    observer: Option<u32>,
+}
+
+impl WasmResource {
+    fn wrap(res: SharedResource) -> Self {
+        Self {
+            res: Some(res),
+            observer: None,
+        }
+    }
+
+    fn shared(&self) -> Result<&SharedResource, JsValue> {
+        self.res
+            .as_ref()
+            .ok_or_else(|| js_error(&StorageError::Closed.into()))
+    }
+
+    /// The resource, or `ERR_STORAGE_CLOSED` (the core's rule, see `AnyResource`).
+    fn resource(&self) -> Result<&dyn ResourceExt, JsValue> {
+        self.shared()?.resource().or_throw()
+    }
+
+    fn drop_observer(&mut self) {
+        if let Some(key) = self.observer.take() {
+            OBSERVERS.with_borrow_mut(|o| o.remove(&key));
+        }
+    }
+}
+
+#[wasm_bindgen(js_class = Resource)]
+impl WasmResource {
+    /// Which driver is underneath.
+    #[wasm_bindgen(getter)]
+    pub fn kind(&self) -> ResourceKind {
+        // A closed handle was a memory resource: that is all this module opens.
+        self.res
+            .as_ref()
+            .map_or(ResourceKind::Mem, |r| r.kind().into())
+    }
+
+    /// Writes `data` at `offset`.
+    #[wasm_bindgen(js_name = writeAt)]
+    pub fn write_at(&self, offset: f64, data: &[u8]) -> Result<(), JsValue> {
+        self.resource()?.write_at(to_u64(offset), data).or_throw()
+    }
+
+    /// Reads at `offset` straight into `buf`; returns how many bytes.
+    #[wasm_bindgen(js_name = readAt)]
+    pub fn read_at(&self, offset: f64, buf: &Uint8Array) -> Result<f64, JsValue> {
+        let r = self.resource()?;
+        let want = buf.length() as usize;
+        let offset = to_u64(offset);
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut done = 0usize;
+            // One thread: nothing can write between the chunks, so they read one consistent state.
+            while done < want {
+                let chunk = (want - done).min(READ_CHUNK);
+                if scratch.len() < chunk {
+                    scratch.resize(chunk, 0);
+                }
+                let n = r
+                    .read_at(offset + done as u64, &mut scratch[..chunk])
+                    .or_throw()?;
+                buf.subarray(done as u32, (done + n) as u32)
+                    .copy_from(&scratch[..n]);
+                done += n;
+                if n < chunk {
+                    break;
+                }
+            }
+            Ok(done as f64)
+        })
+    }
+
+    /// Writes `data` at 0 and commits with its length.
+    #[wasm_bindgen(js_name = writeAll)]
+    pub fn write_all(&self, data: &[u8]) -> Result<(), JsValue> {
+        self.resource()?.write_all(data).or_throw()
+    }
+
+    /// `writeAll` (`Atomic` only; durability means nothing in memory).
+    #[wasm_bindgen(js_name = writeAllDurable)]
+    pub fn write_all_durable(&self, data: &[u8]) -> Result<(), JsValue> {
+        self.shared()?.write_all_durable(data).or_throw()
+    }
+
+    /// The whole committed contents.
+    #[wasm_bindgen(js_name = readAll)]
+    pub fn read_all(&self) -> Result<Vec<u8>, JsValue> {
+        self.shared()?.read_all().or_throw()
+    }
+
+    /// The outcome if decided now, else the id the dispatcher will be called with.
+    #[wasm_bindgen(js_name = waitRange, unchecked_return_type = "WaitOutcome | number")]
+    pub fn wait_range(&self, start: f64, end: f64) -> Result<JsValue, JsValue> {
+        if DISPATCHER.with_borrow(Option::is_none) {
+            return Err(js_error(
+                &StorageError::Unsupported("waitRange before setWaitDispatcher").into(),
+            ));
+        }
+        let r = self.resource()?;
+        let range = to_u64(start)..to_u64(end);
+        let deliver = |id, result| push_event(Event::Wait(id, result));
+        let registered = PENDING
+            .with_borrow_mut(|p| p.register(r, range, deliver))
+            .or_throw()?;
+        Ok(match registered {
+            Registered::Decided(outcome) => WaitOutcome::from(outcome).into(),
+            Registered::Pending(id) => to_f64(id).into(),
+        })
+    }
+
+    /// Withdraws pending wait `id`; whether it was still pending.
+    #[wasm_bindgen(js_name = cancelWait)]
+    pub fn cancel_wait(&self, id: f64) -> bool {
+        PENDING.with_borrow_mut(|p| p.withdraw(to_u64(id)))
+    }
+
+    /// Answers at once when the range is decided now. Otherwise nothing on
+    /// this one thread could decide it while the thread blocks, so: a
+    /// timeout of 0, or a finite one slept out (where the thread may block:
+    /// Node, workers), throws `ERR_STORAGE_TIMEOUT`; no timeout, or a thread
+    /// that may not block (a page's main thread), throws
+    /// `ERR_STORAGE_UNSUPPORTED` instead of hanging.
+    #[wasm_bindgen(js_name = waitRangeSync)]
+    pub fn wait_range_sync(
+        &self,
+        start: f64,
+        end: f64,
+        timeout_ms: Option<f64>,
+    ) -> Result<WaitOutcome, JsValue> {
+        let r = self.resource()?;
+        match r.register_waiter(to_u64(start)..to_u64(end), Box::new(|_| {})) {
+            WaitRegistration::Decided(result) => return result.map(WaitOutcome::from).or_throw(),
+            WaitRegistration::Pending(handle) => {
+                handle.cancel();
+            }
+        }
+        match timeout_ms {
+            Some(ms) if ms == 0.0 || (ms.is_finite() && sleep(ms)) => {
+                Err(js_error(&StorageError::Timeout.into()))
+            }
+            _ => Err(js_error(
+                &StorageError::Unsupported(
+                    "waitRangeSync cannot block on this WebAssembly thread; use waitRange",
+                )
+                .into(),
+            )),
+        }
+    }
+
+    /// Whether every byte of `start..end` is written. Never blocks.
+    #[wasm_bindgen(js_name = containsRange)]
+    pub fn contains_range(&self, start: f64, end: f64) -> Result<bool, JsValue> {
+        Ok(self.resource()?.contains_range(to_u64(start)..to_u64(end)))
+    }
+
+    /// The first missing range in `from..limit` as `[start, end]`.
+    #[wasm_bindgen(js_name = nextGap)]
+    pub fn next_gap(&self, from: f64, limit: f64) -> Result<Option<Vec<f64>>, JsValue> {
+        let gap = self.resource()?.next_gap(to_u64(from), to_u64(limit));
+        Ok(gap.map(|g| flat_ranges([g])))
+    }
+
+    /// Every written range, merged and in order, as `[start0, end0, start1, …]`.
+    pub fn ranges(&self) -> Result<Vec<f64>, JsValue> {
+        Ok(flat_ranges(self.resource()?.ranges()))
+    }
+
+    /// How many bytes are written.
+    #[wasm_bindgen(js_name = presentBytes)]
+    pub fn present_bytes(&self) -> Result<f64, JsValue> {
+        Ok(to_f64(self.resource()?.present_bytes()))
+    }
+
+    /// Finishes writing; no `finalLen` means the end of the highest written byte.
+    pub fn commit(&self, final_len: Option<f64>) -> Result<(), JsValue> {
+        self.resource()?.commit(final_len.map(to_u64)).or_throw()
+    }
+
+    /// Marks the resource failed with `reason`.
+    pub fn fail(&self, reason: String) -> Result<(), JsValue> {
+        self.resource()?.fail(reason);
+        Ok(())
+    }
+
+    /// Committed or failed back to active, keeping the data.
+    pub fn reactivate(&self) -> Result<(), JsValue> {
+        self.resource()?.reactivate().or_throw()
+    }
+
+    /// Wakes the current waiters with `interrupted`.
+    pub fn interrupt(&self) -> Result<(), JsValue> {
+        self.resource()?.interrupt();
+        Ok(())
+    }
+
+    /// The lifecycle state (`closed` after `close`).
+    #[wasm_bindgen(unchecked_return_type = "Status")]
+    pub fn status(&self) -> Object {
+        let obj = Object::new();
+        let status = match &self.res {
+            Some(r) => r.status(),
+            None => kithara_storage::ResourceStatus::Closed.into(),
+        };
+        let set = |key: &str, value: JsValue| {
+            // Setting a property on a fresh object cannot fail.
+            let _ = Reflect::set(&obj, &JsValue::from_str(key), &value);
+        };
+        set("kind", StatusKind::from(status.kind).into());
+        if let Some(len) = status.final_len {
+            set("finalLen", to_f64(len).into());
+        }
+        if let Some(reason) = status.reason {
+            set("reason", reason.into());
+        }
+        obj
+    }
+
+    /// The final length once committed.
+    pub fn len(&self) -> Result<Option<f64>, JsValue> {
+        Ok(self.resource()?.len().map(to_f64))
+    }
+
+    /// The backing file: never one here.
+    pub fn path(&self) -> Result<Option<String>, JsValue> {
+        Ok(self
+            .resource()?
+            .path()
+            .map(|p| p.to_string_lossy().into_owned()))
+    }
+
+    /// Nothing to make durable in memory (but closed is closed).
+    pub fn flush(&self) -> Result<(), JsValue> {
+        self.resource()?.flush().or_throw()
+    }
+
+    /// Closes the resource (failing its waits with `ERR_STORAGE_CLOSED`) and
+    /// drops this handle's hold on it, returning its memory now.
+    pub fn close(&mut self) {
+        self.drop_observer();
+        if let Some(res) = self.res.take() {
+            res.close();
+        }
+    }
+
+    /// Whether `close` was called (on this handle or another of the same resource).
+    #[wasm_bindgen(js_name = isClosed)]
+    pub fn is_closed(&self) -> bool {
+        self.res.as_ref().is_none_or(|r| r.is_closed())
+    }
+
+    /// The same underlying resource behind an `Atomic` decorator.
+    pub fn atomic(&self) -> Result<WasmResource, JsValue> {
+        Ok(Self::wrap(self.shared()?.atomic().or_throw()?))
+    }
+
+    /// An id for `resourceFromShared` in this module instance.
+    pub fn share(&self) -> Result<f64, JsValue> {
+        self.resource()?;
+        Ok(to_f64(self.shared()?.share()))
+    }
+
+    /// Progress events: `('write', start, end)` after each write and
+    /// `('commit', finalLen, 0)`, from a microtask. Null stops them.
+    #[wasm_bindgen(js_name = setObserver)]
+    pub fn set_observer(
+        &mut self,
+        #[wasm_bindgen(
+            unchecked_param_type = "((event: ProgressEvent, a: number, b: number) => void) | null"
+        )]
+        observer: Option<Function>,
+    ) -> Result<(), JsValue> {
+        let res = std::sync::Arc::clone(self.shared()?);
+        let r = res.resource().or_throw()?;
+        let Some(f) = observer else {
+            r.set_observer(None);
+            self.drop_observer();
+            return Ok(());
+        };
+        let key = *self.observer.get_or_insert_with(|| {
+            NEXT_OBSERVER.with_borrow_mut(|n| {
+                *n = n.wrapping_add(1);
+                *n
+            })
+        });
+        OBSERVERS.with_borrow_mut(|o| o.insert(key, f));
+        r.set_observer(Some(std::sync::Arc::new(QueueObserver { key })));
+        Ok(())
+    }
+}
+
+/// Blocks the thread for `ms` milliseconds; `false` where it may not block
+/// (a page's main thread, or no SharedArrayBuffer without cross-origin isolation).
+fn sleep(ms: f64) -> bool {
+    let has_sab = Reflect::get(&js_sys::global(), &JsValue::from_str("SharedArrayBuffer"))
+        .is_ok_and(|v| v.is_function());
+    if !has_sab {
+        return false;
+    }
+    let cell = js_sys::Int32Array::new(&js_sys::SharedArrayBuffer::new(4));
+    js_sys::Atomics::wait_with_timeout(&cell, 0, 0, ms).is_ok()
+}
+
+/// Files need a file system, which WebAssembly does not have.
+#[wasm_bindgen(js_name = openMmap)]
+pub fn open_mmap(
+    _token: &WasmToken,
+    _path: String,
+    _initial_len: Option<f64>,
+    _mode: OpenMode,
+    _persist_ranges: bool,
+    _flavor: Flavor,
+) -> Result<WasmResource, JsValue> {
+    Err(js_error(
+        &StorageError::Unsupported(
+            "MmapResource and AtomicChunked need files, which WebAssembly does not have",
+        )
+        .into(),
+    ))
+}
+
+/// Opens a memory resource, committed with `initialData` when given.
+#[wasm_bindgen(js_name = openMem)]
+pub fn open_mem(
+    token: &WasmToken,
+    initial_data: Option<Vec<u8>>,
+    capacity: f64,
+    flavor: Flavor,
+) -> Result<WasmResource, JsValue> {
+    let mut opts = MemOptions::default();
+    opts.initial_data = initial_data;
+    opts.capacity = usize::try_from(to_u64(capacity)).unwrap_or(usize::MAX);
+    let res = AnyResource::open_mem((*token.token).clone(), opts, flavor.try_into()?).or_throw()?;
+    Ok(WasmResource::wrap(res))
+}
+
+/// The resource shared under `id`, while a JS object still holds it.
+#[wasm_bindgen(js_name = resourceFromShared)]
+pub fn resource_from_shared(id: f64) -> Result<WasmResource, JsValue> {
+    Ok(WasmResource::wrap(RESOURCES.lookup(to_u64(id)).or_throw()?))
+}
+
+/// How many resources and tokens the share registry holds (for leak tests).
+#[wasm_bindgen(js_name = sharedRegistrySize)]
+pub fn shared_registry_size() -> f64 {
+    (RESOURCES.len() + TOKENS.len()) as f64
+}
+
+/// The size of the module's linear memory in bytes (it never shrinks).
+#[wasm_bindgen(js_name = memoryBytes)]
+pub fn memory_bytes() -> f64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    f64::from(
+        memory
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length(),
+    )
 }
 
 // ---------------------------------------------------------------- coverage
 
-/// A new, empty `MemCoverage`; returns its handle.
-#[wasm_bindgen]
-pub fn cov_new() -> u32 {
-    with_tables(|t| {
-        let h = t.handle();
-        t.coverages.insert(h, MemCoverage::new());
-        h
-    })
+/// Byte ranges of a download that have arrived, with an optional total size.
+#[wasm_bindgen(js_name = Coverage)]
+pub struct WasmCoverage {
+    inner: MemCoverage,
 }
 
-/// Releases a coverage.
-#[wasm_bindgen]
-pub fn cov_free(handle: u32) {
-    with_tables(|t| t.coverages.remove(&handle));
+#[wasm_bindgen(js_class = Coverage)]
+impl WasmCoverage {
+    /// Records `start..end` as arrived (an empty or inverted range is ignored).
+    pub fn mark(&mut self, start: f64, end: f64) {
+        self.inner.mark(to_u64(start)..to_u64(end));
+    }
+
+    /// Sets the total size, so gaps and completion are known.
+    #[wasm_bindgen(js_name = setTotalSize)]
+    pub fn set_total_size(&mut self, total: f64) {
+        self.inner.set_total_size(to_u64(total));
+    }
+
+    /// The total size, or undefined when unknown.
+    #[wasm_bindgen(js_name = totalSize)]
+    pub fn total_size(&self) -> Option<f64> {
+        self.inner.total_size().map(to_f64)
+    }
+
+    /// The first missing range at or after `from` as `[start, end]`.
+    #[wasm_bindgen(js_name = nextGap)]
+    pub fn next_gap(&self, from: f64) -> Option<Vec<f64>> {
+        self.inner.next_gap(to_u64(from)).map(|g| flat_ranges([g]))
+    }
+
+    /// Whether the total size is known and every byte below it arrived.
+    #[wasm_bindgen(js_name = isComplete)]
+    pub fn is_complete(&self) -> bool {
+        self.inner.is_complete()
+    }
+
+    /// The arrived ranges, merged and in order, as `[start0, end0, start1, …]`.
+    pub fn ranges(&self) -> Vec<f64> {
+        flat_ranges(self.inner.ranges())
+    }
 }
 
-/// `mark(start..end)`.
-#[wasm_bindgen]
-pub fn cov_mark(handle: u32, start: f64, end: f64) {
-    with_coverage(handle, |c| c.mark(start as u64..end as u64));
-}
-
-/// `set_total_size`.
-#[wasm_bindgen]
-pub fn cov_set_total_size(handle: u32, total: f64) {
-    with_coverage(handle, |c| c.set_total_size(total as u64));
-}
-
-/// `total_size`.
-#[wasm_bindgen]
-pub fn cov_total_size(handle: u32) -> Option<f64> {
-    with_coverage(handle, |c| c.total_size().map(|t| t as f64))
-}
-
-/// `next_gap` as `[start, end]`, or undefined.
-#[wasm_bindgen]
-pub fn cov_next_gap(handle: u32, from: f64) -> Option<Vec<f64>> {
-    with_coverage(handle, |c| {
-        c.next_gap(from as u64)
-            .map(|g| vec![g.start as f64, g.end as f64])
-    })
-}
-
-/// `is_complete`.
-#[wasm_bindgen]
-pub fn cov_is_complete(handle: u32) -> bool {
-    with_coverage(handle, |c| c.is_complete())
-}
-
-/// The marked ranges as `[[start, end], ...]`.
-#[wasm_bindgen]
-pub fn cov_ranges(handle: u32) -> Array {
-    with_coverage(handle, |c| {
-        c.ranges()
-            .into_iter()
-            .map(|r| Array::of2(&JsValue::from(r.start as f64), &JsValue::from(r.end as f64)))
-            .collect()
-    })
-}
-
-/// The `Unsupported` error `openMmap` throws: there are no files here.
-#[wasm_bindgen]
-pub fn mmap_unsupported_error() -> JsValue {
-    unsupported("MmapResource and AtomicChunked need files, which WebAssembly does not have")
-}
-
-/// The module's `WebAssembly.Memory` (to watch its size in tests and benchmarks).
-#[wasm_bindgen]
-pub fn wasm_memory() -> JsValue {
-    wasm_bindgen::memory()
+/// A new, empty coverage.
+#[wasm_bindgen(js_name = newCoverage)]
+pub fn new_coverage() -> WasmCoverage {
+    WasmCoverage {
+        inner: MemCoverage::new(),
+    }
 }

@@ -1,13 +1,13 @@
 #![forbid(unsafe_code)]
 //! [`ResourceExt`]: the consumer-facing API every resource implements.
 
-use std::{ops::Range, path::Path, time::Duration};
+use std::{ops::Range, path::Path, sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     waiter::{block_on_wait, WaitCallback, WaitFuture, WaitOptions, WaitRegistration},
-    Recovery, ResourceStatus, StorageResult, WaitOutcome,
+    AvailabilityObserver, Recovery, ResourceStatus, StorageResult, WaitOutcome,
 };
 
 /// Called once with the result of [`ResourceExt::sync_with`], on the
@@ -47,6 +47,14 @@ pub trait ResourceExt: Send + Sync + 'static {
     /// The first missing range in `from..limit` (clamped to the final length
     /// once committed), or `None` if it is all written.
     fn next_gap(&self, from: u64, limit: u64) -> Option<Range<u64>>;
+
+    /// Every written range, merged and in order (`0..final_len` once committed).
+    fn ranges(&self) -> Vec<Range<u64>>;
+
+    /// How many bytes are written: the total length of [`ranges`](Self::ranges).
+    fn present_bytes(&self) -> u64 {
+        self.ranges().iter().map(|r| r.end - r.start).sum()
+    }
 
     /// The backing file, or `None` in memory.
     fn path(&self) -> Option<&Path>;
@@ -157,6 +165,20 @@ pub trait ResourceExt: Send + Sync + 'static {
     /// Whether [`close`](Self::close) was called.
     fn is_closed(&self) -> bool;
 
+    /// Makes the written bytes durable and, with persisted ranges, records
+    /// which ranges they are (data first, then the record). Blocks until
+    /// done; writers and readers go on meanwhile. Nothing to do in memory.
+    /// See [`sync_with`](Self::sync_with) for the non-blocking form.
+    ///
+    /// # Errors
+    /// `Closed`, or `Io` from the flush or the record.
+    fn flush(&self) -> StorageResult<()>;
+
+    /// Replaces the [`AvailabilityObserver`] told of every write and of the
+    /// commit (`None` removes it). A decorator that switches the resource
+    /// underneath keeps its observer across the switch.
+    fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>);
+
     /// Writes `data` at 0 and commits with its length.
     ///
     /// # Errors
@@ -189,15 +211,6 @@ pub trait ResourceExt: Send + Sync + 'static {
         Recovery::None
     }
 
-    /// Makes the written bytes durable and, with persisted ranges, records
-    /// which ranges they are (data first, then the record). Blocks until done.
-    ///
-    /// # Errors
-    /// `Closed`, or `Io` from the flush or the record.
-    fn flush(&self) -> StorageResult<()> {
-        Ok(())
-    }
-
     /// [`flush`](Self::flush) without blocking: runs it on the crate's
     /// checkpoint thread and then calls `callback` there with its result.
     /// Requests that arrive while one is queued share its flush. The callback
@@ -215,3 +228,88 @@ pub trait ResourceExt: Send + Sync + 'static {
     /// `Failed`, `Cancelled`, `InvalidRange` on overflow, `Io` (disk full).
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()>;
 }
+
+/// Implements the [`ResourceExt`] methods that only read, write or wait by
+/// forwarding them to the resource that `self.$target()` returns. With
+/// `lifecycle`, also the ones that change or describe the lifecycle (commit,
+/// fail, reactivate, close, path, observer), for wrappers that add nothing to
+/// them ([`Atomic`](crate::Atomic), [`StorageResource`](crate::StorageResource)).
+macro_rules! forward_resource_ext {
+    ($target:ident) => {
+        fn contains_range(&self, range: std::ops::Range<u64>) -> bool {
+            self.$target().contains_range(range)
+        }
+        fn len(&self) -> Option<u64> {
+            self.$target().len()
+        }
+        fn next_gap(&self, from: u64, limit: u64) -> Option<std::ops::Range<u64>> {
+            self.$target().next_gap(from, limit)
+        }
+        fn ranges(&self) -> Vec<std::ops::Range<u64>> {
+            self.$target().ranges()
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> crate::StorageResult<usize> {
+            self.$target().read_at(offset, buf)
+        }
+        fn status(&self) -> crate::ResourceStatus {
+            self.$target().status()
+        }
+        fn wait_range_with(
+            &self,
+            range: std::ops::Range<u64>,
+            opts: &crate::WaitOptions,
+        ) -> crate::StorageResult<crate::WaitOutcome> {
+            self.$target().wait_range_with(range, opts)
+        }
+        fn register_waiter(
+            &self,
+            range: std::ops::Range<u64>,
+            callback: crate::WaitCallback,
+        ) -> crate::WaitRegistration {
+            self.$target().register_waiter(range, callback)
+        }
+        fn interrupt(&self) {
+            self.$target().interrupt()
+        }
+        fn is_closed(&self) -> bool {
+            self.$target().is_closed()
+        }
+        fn flush(&self) -> crate::StorageResult<()> {
+            self.$target().flush()
+        }
+        fn sync_with(&self, callback: crate::SyncCallback) {
+            self.$target().sync_with(callback)
+        }
+        fn recovery(&self) -> crate::Recovery {
+            self.$target().recovery()
+        }
+        fn write_at(&self, offset: u64, data: &[u8]) -> crate::StorageResult<()> {
+            self.$target().write_at(offset, data)
+        }
+    };
+    ($target:ident, lifecycle) => {
+        crate::ext::forward_resource_ext!($target);
+        fn commit(&self, final_len: Option<u64>) -> crate::StorageResult<()> {
+            self.$target().commit(final_len)
+        }
+        fn fail(&self, reason: String) {
+            self.$target().fail(reason)
+        }
+        fn reactivate(&self) -> crate::StorageResult<()> {
+            self.$target().reactivate()
+        }
+        fn close(&self) {
+            self.$target().close()
+        }
+        fn path(&self) -> Option<&std::path::Path> {
+            self.$target().path()
+        }
+        fn set_observer(&self, observer: Option<std::sync::Arc<dyn crate::AvailabilityObserver>>) {
+            self.$target().set_observer(observer)
+        }
+        fn replace_all(&self, data: &[u8], durable: bool) -> crate::StorageResult<()> {
+            self.$target().replace_all(data, durable)
+        }
+    };
+}
+pub(crate) use forward_resource_ext;

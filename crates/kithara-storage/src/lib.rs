@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod binding;
 mod cancel;
 mod checkpoint;
 mod coverage;
@@ -11,6 +12,7 @@ mod error;
 mod ext;
 mod observer;
 mod status;
+mod sync;
 #[cfg(not(target_arch = "wasm32"))]
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]
@@ -29,8 +31,7 @@ pub use decorator::Atomic;
 #[cfg(not(target_arch = "wasm32"))]
 pub use decorator::{AtomicChunked, OpenIntent};
 pub use error::{StorageError, StorageResult};
-pub use ext::ResourceExt;
-pub use ext::SyncCallback;
+pub use ext::{ResourceExt, SyncCallback};
 pub use observer::AvailabilityObserver;
 pub use status::{OpenMode, Recovery, ResourceStatus, WaitOutcome};
 pub use tokio_util::sync::CancellationToken;

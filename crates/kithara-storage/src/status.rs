@@ -33,9 +33,9 @@ pub enum WaitOutcome {
 
 /// Lifecycle of a resource.
 ///
-/// When several apply, the first in this order wins: `Failed`, `Committed`,
-/// `Cancelled`, `Active`. A committed resource keeps reporting `Committed` after
-/// its token is cancelled, because its data is complete.
+/// When several apply, the first in this order wins: `Closed`, `Failed`,
+/// `Committed`, `Cancelled`, `Active`. A committed resource keeps reporting
+/// `Committed` after its token is cancelled, because its data is complete.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ResourceStatus {
     /// Open for writing.
@@ -50,6 +50,9 @@ pub enum ResourceStatus {
     Failed(String),
     /// The resource's cancellation token fired while it was active.
     Cancelled,
+    /// [`ResourceExt::close`](crate::ResourceExt::close) was called: nothing
+    /// is readable any more, whatever state the resource was in before.
+    Closed,
 }
 
 /// Why a file-backed resource opened with less than its file seemed to hold:

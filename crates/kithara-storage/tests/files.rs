@@ -3,12 +3,14 @@
 
 mod common;
 
-use std::{fs, sync::Arc, thread};
+use std::{fs, ops::Range, sync::Arc, thread};
+
+use parking_lot::Mutex;
 
 use common::*;
 use kithara_storage::{
-    Atomic, AtomicChunked, CancellationToken, MemResource, MmapOptions, MmapResource, OpenMode,
-    Resource, ResourceExt, ResourceStatus, StorageError, WaitOutcome,
+    Atomic, AtomicChunked, AvailabilityObserver, CancellationToken, MemResource, MmapOptions,
+    MmapResource, OpenMode, Resource, ResourceExt, ResourceStatus, StorageError, WaitOutcome,
 };
 use tempfile::TempDir;
 
@@ -218,6 +220,46 @@ fn chunked_writes_land_in_tmp_and_commit_renames() {
     let mut out = Vec::new();
     res.read_into(&mut out).unwrap();
     assert_eq!(out, b"12345678");
+}
+
+/// Records every event it is told of.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(&'static str, Range<u64>)>>);
+
+impl AvailabilityObserver for Recorder {
+    fn on_write(&self, range: Range<u64>) {
+        self.0.lock().push(("write", range));
+    }
+    fn on_commit(&self, final_len: u64) {
+        self.0.lock().push(("commit", 0..final_len));
+    }
+}
+
+#[test]
+fn chunked_keeps_its_observer_across_the_reopen_at_commit() {
+    let dir = TempDir::new().unwrap();
+    let res = chunked(&dir.path().join("seg.bin")).unwrap();
+    let events = Arc::new(Recorder::default());
+    res.set_observer(Some(events.clone()));
+    res.write_at(0, b"1234").unwrap();
+    res.commit(None).unwrap();
+    // The commit reopened the renamed file: later writes and commits are
+    // that resource's, and the observer must hear them too.
+    res.reactivate().unwrap();
+    res.write_at(4, b"56").unwrap();
+    res.commit(None).unwrap();
+    res.set_observer(None);
+    res.reactivate().unwrap();
+    res.write_at(6, b"7").unwrap();
+    assert_eq!(
+        *events.0.lock(),
+        [
+            ("write", 0..4),
+            ("commit", 0..4),
+            ("write", 4..6),
+            ("commit", 0..6)
+        ]
+    );
 }
 
 #[test]

@@ -203,6 +203,8 @@ fn close_releases_and_every_later_call_is_closed() {
         assert!(matches!(res.wait_range(0..1), Err(StorageError::Closed)));
         assert!(matches!(res.commit(None), Err(StorageError::Closed)));
         assert!(matches!(res.reactivate(), Err(StorageError::Closed)));
+        assert!(matches!(res.flush(), Err(StorageError::Closed)));
+        assert_eq!(res.status(), ResourceStatus::Closed, "{name}");
     }
 }
 
@@ -273,4 +275,22 @@ fn large_writes_go_through_the_file_and_read_back_through_the_mapping() {
     assert!(out == big);
     res.commit(None).unwrap();
     assert_eq!(std::fs::read(dir.path().join("large.bin")).unwrap(), big);
+}
+
+#[test]
+fn ranges_are_merged_in_order_and_present_bytes_their_total() {
+    let dir = TempDir::new().unwrap();
+    for (name, res) in both_backends(dir.path()) {
+        assert_eq!(res.ranges(), Vec::<std::ops::Range<u64>>::new(), "{name}");
+        assert_eq!(res.present_bytes(), 0, "{name}");
+        res.write_at(20, b"xyz").unwrap();
+        res.write_at(0, b"abcd").unwrap();
+        res.write_at(4, b"ef").unwrap();
+        assert_eq!(res.ranges(), [0..6, 20..23], "{name}");
+        assert_eq!(res.present_bytes(), 9, "{name}");
+        // Committed: every byte below the final length is there.
+        res.commit(Some(21)).unwrap();
+        assert_eq!(res.ranges(), vec![0..21], "{name}");
+        assert_eq!(res.present_bytes(), 21, "{name}");
+    }
 }

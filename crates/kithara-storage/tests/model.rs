@@ -270,6 +270,8 @@ fn run(mut res: StorageResource, ops: &[Op], reopen: Option<&dyn Fn() -> Storage
             };
             assert_eq!(res.status(), expected, "{ctx}");
             assert_eq!(res.len(), m.final_len, "{ctx}");
+        } else {
+            assert_eq!(res.status(), ResourceStatus::Closed, "{ctx}");
         }
     }
 }

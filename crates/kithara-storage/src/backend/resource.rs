@@ -8,6 +8,40 @@
 //! written prefix and the readable length, and a third the failed / cancelled
 //! / closed flags.
 //!
+//! # Lock order
+//!
+//! `Shared::state` is the lock of the state machine, and it is taken first:
+//! under it a transition calls the driver, whose own locks (the mapping of a
+//! file, the buffer of a memory resource) are only ever taken under it or
+//! alone, never the other way round. A waiter's [`WaitHandle`] takes it alone.
+//! The cancel watch takes it from the token's waker, with no lock of ours
+//! held. `Inner::observer` is read only after `state` is released, and
+//! callbacks and the observer run with no lock held, so either may call back
+//! into the resource.
+//!
+//! # Why no wakeup is lost
+//!
+//! - A waiter is decided (`Shared::decide`) and, if undecided, inserted into
+//!   `State::waiters` in one critical section of `state`.
+//! - Every transition that can decide a waiter (write, commit, fail, cancel,
+//!   interrupt, close, the last drop) changes the state and removes the
+//!   waiters it decides in one critical section of `state`.
+//! - So for a registration R and a transition T, one of the two critical
+//!   sections comes first: either R sees T's change and decides at once, or
+//!   T finds R's waiter and decides it. A callback is removed from `waiters`
+//!   exactly once, by a transition or by `WaitHandle::cancel`/`resolve`, so
+//!   it runs at most once, and a withdrawn wait never runs.
+//! - The lock-free path only ever answers `Ready` for a range inside the
+//!   published prefix with no flag set. The atomics are stored (`Release`)
+//!   inside the critical section that changed the state; a reader that sees
+//!   an older value falls through to the locked path, or answers as of a
+//!   moment before the transition, which is as if it had run first.
+//!
+//! `tests/loom.rs` checks registration against a concurrent write, a
+//! withdrawal and a cancel under every interleaving (see CONTRIBUTING.md).
+//!
+//! # Checkpoints
+//!
 //! Checkpoints (with persisted ranges) run in two halves: a snapshot of the
 //! ranges under the lock (cheap), then the driver's flush and the record
 //! without any lock, normally on the checkpoint thread (`crate::checkpoint`),
@@ -20,12 +54,12 @@ use std::{
     ops::Range,
     path::Path,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering},
+        atomic::{AtomicBool, AtomicU64 as StdAtomicU64},
         Arc, Weak,
     },
 };
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use rangemap::RangeSet;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +67,7 @@ use super::{Driver, DriverIo, DriverState};
 use crate::{
     cancel::CancelWatch,
     checkpoint::{self, Job},
+    sync::{AtomicU64, AtomicU8, Mutex, Ordering},
     waiter::{
         block_on_wait, WaitCallback, WaitHandle, WaitOptions, WaitRegistration, WaitResult,
         WaiterHost, WaiterKey, Waiters,
@@ -257,14 +292,16 @@ struct Inner<D: DriverIo> {
     cancel: CancellationToken,
     observer: RwLock<Option<Arc<dyn AvailabilityObserver>>>,
     recovery: Recovery,
+    // The checkpoint fields decide no waiter: plain std and parking_lot,
+    // outside the loom shim (`crate::sync`).
     /// Set while a job of this resource waits on the checkpoint thread.
     queued: AtomicBool,
     /// `sync_with` callbacks for the next checkpoint job.
-    syncs: Mutex<Vec<SyncCallback>>,
+    syncs: parking_lot::Mutex<Vec<SyncCallback>>,
     /// Number of the last snapshot recorded; held while recording.
-    recorded: Mutex<u64>,
+    recorded: parking_lot::Mutex<u64>,
     /// The same number, readable under the state lock.
-    recorded_seq: AtomicU64,
+    recorded_seq: StdAtomicU64,
     // Last field: dropped after the rest, unregistering from the token.
     _cancel_watch: CancelWatch,
 }
@@ -389,9 +426,9 @@ impl<D: DriverIo> Resource<D> {
             observer: RwLock::new(observer),
             recovery,
             queued: AtomicBool::new(false),
-            syncs: Mutex::new(Vec::new()),
-            recorded: Mutex::new(0),
-            recorded_seq: AtomicU64::new(0),
+            syncs: parking_lot::Mutex::new(Vec::new()),
+            recorded: parking_lot::Mutex::new(0),
+            recorded_seq: StdAtomicU64::new(0),
             _cancel_watch: watch,
         });
         Self {
@@ -494,10 +531,6 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         self.inner.recovery
     }
 
-    fn flush(&self) -> StorageResult<()> {
-        self.inner.checkpoint()
-    }
-
     fn sync_with(&self, callback: SyncCallback) {
         if self.is_closed() {
             callback(Err(StorageError::Closed));
@@ -542,6 +575,17 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         st.available.gaps(&(from..upper)).next()
     }
 
+    fn ranges(&self) -> Vec<Range<u64>> {
+        self.inner
+            .shared
+            .state
+            .lock()
+            .available
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     fn path(&self) -> Option<&Path> {
         self.inner.driver.path()
     }
@@ -575,7 +619,9 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     fn status(&self) -> ResourceStatus {
         let shared = &self.inner.shared;
         let st = shared.state.lock();
-        if let Some(reason) = &st.failed {
+        if st.closed {
+            ResourceStatus::Closed
+        } else if let Some(reason) = &st.failed {
             ResourceStatus::Failed(reason.clone())
         } else if let Some(len) = st.final_len {
             ResourceStatus::Committed {
@@ -633,6 +679,14 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
 
     fn is_closed(&self) -> bool {
         self.inner.shared.flags.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    fn flush(&self) -> StorageResult<()> {
+        Resource::flush(self)
+    }
+
+    fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>) {
+        Resource::set_observer(self, observer);
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {

@@ -1,10 +1,7 @@
 #![forbid(unsafe_code)]
 //! [`Atomic`]: whole-file writes that are either entirely old or entirely new.
 
-use std::path::Path;
-
-use super::forward_resource_ext;
-use crate::{ResourceExt, StorageResult};
+use crate::{ext::forward_resource_ext, ResourceExt, StorageResult};
 
 /// Crash-safe whole-file writes: `write_all` writes a temp file beside the
 /// target and renames it over the target, so after a crash the file holds the
@@ -44,23 +41,5 @@ impl<R: ResourceExt> ResourceExt for Atomic<R> {
     fn write_all(&self, data: &[u8]) -> StorageResult<()> {
         self.write_all_inner(data, false)
     }
-    fn replace_all(&self, data: &[u8], durable: bool) -> StorageResult<()> {
-        self.write_all_inner(data, durable)
-    }
-    fn commit(&self, final_len: Option<u64>) -> StorageResult<()> {
-        self.inner.commit(final_len)
-    }
-    fn fail(&self, reason: String) {
-        self.inner.fail(reason);
-    }
-    fn path(&self) -> Option<&Path> {
-        self.inner.path()
-    }
-    fn close(&self) {
-        self.inner.close();
-    }
-    fn reactivate(&self) -> StorageResult<()> {
-        self.inner.reactivate()
-    }
-    forward_resource_ext!(inner);
+    forward_resource_ext!(inner, lifecycle);
 }

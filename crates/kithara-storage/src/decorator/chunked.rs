@@ -15,10 +15,9 @@ use std::{
 
 use parking_lot::{Mutex, RwLock};
 
-use super::forward_resource_ext;
 use crate::{
-    error::IoContext, CancellationToken, MmapOptions, MmapResource, OpenMode, Resource,
-    ResourceExt, StorageError, StorageResult,
+    error::IoContext, ext::forward_resource_ext, AvailabilityObserver, CancellationToken,
+    MmapOptions, MmapResource, OpenMode, Resource, ResourceExt, StorageError, StorageResult,
 };
 
 /// Why the factory of an [`AtomicChunked`] is called.
@@ -41,6 +40,10 @@ struct Claim {
 /// Crash-safe chunked writes: pieces land in `<path>.tmp`; `commit` truncates,
 /// fsyncs, renames the temp to `<path>` and reopens it committed. `fail`,
 /// `close` or drop before commit delete the temp.
+///
+/// Lock order: `claim`, then `observer`, then `inner`; `discarded` is taken
+/// alone. `commit` holds `claim` across the rename, so two commits cannot
+/// both rename the temp.
 pub struct AtomicChunked<R: ResourceExt = MmapResource> {
     canonical: PathBuf,
     inner: RwLock<Arc<R>>,
@@ -48,6 +51,9 @@ pub struct AtomicChunked<R: ResourceExt = MmapResource> {
     /// Set when `fail` discarded the temp before commit: the data is gone,
     /// so the resource can no longer be reactivated.
     discarded: Mutex<Option<String>>,
+    /// The observer given to `set_observer`: kept here, not only on `inner`,
+    /// because `commit` replaces `inner` with the reopened file.
+    observer: Mutex<Option<Arc<dyn AvailabilityObserver>>>,
     factory: Option<Factory<R>>,
 }
 
@@ -140,6 +146,7 @@ impl<R: ResourceExt> AtomicChunked<R> {
             inner: RwLock::new(Arc::new(inner)),
             claim: Mutex::new(Some(claim)),
             discarded: Mutex::new(None),
+            observer: Mutex::new(None),
             factory: Some(Box::new(factory)),
         })
     }
@@ -152,6 +159,7 @@ impl<R: ResourceExt> AtomicChunked<R> {
             inner: RwLock::new(Arc::new(inner)),
             claim: Mutex::new(None),
             discarded: Mutex::new(None),
+            observer: Mutex::new(None),
             factory: None,
         }
     }
@@ -237,8 +245,13 @@ impl<R: ResourceExt> ResourceExt for AtomicChunked<R> {
         drop(claim);
         if let Some(factory) = &self.factory {
             let reopened = Arc::new(factory(&self.canonical, OpenIntent::Reopen)?);
+            // Held until the swap, so a concurrent `set_observer` lands on
+            // the reopened resource, not on the one being replaced.
+            let observer = self.observer.lock();
+            reopened.set_observer(observer.clone());
             // Readers holding the old one keep a valid (renamed) mapping until they drop it.
             *self.inner.write() = reopened;
+            drop(observer);
         }
         Ok(())
     }
@@ -266,6 +279,14 @@ impl<R: ResourceExt> ResourceExt for AtomicChunked<R> {
 
     fn path(&self) -> Option<&Path> {
         Some(&self.canonical)
+    }
+
+    fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>) {
+        // Under the lock, so a concurrent call cannot leave the current
+        // resource with an observer other than the one kept here.
+        let mut kept = self.observer.lock();
+        self.current().set_observer(observer.clone());
+        *kept = observer;
     }
 
     forward_resource_ext!(current);

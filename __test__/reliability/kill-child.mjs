@@ -7,7 +7,7 @@
 // Prints "ready" once the first version is complete on disk, so the parent
 // kills it mid-loop rather than during startup.
 import { Atomic, AtomicChunked, CancellationToken, MmapResource } from '@kithara/storage'
-import { version } from './versions.mjs'
+import { version } from './versions.cjs'
 
 const [mode, path] = process.argv.slice(2)
 const token = new CancellationToken()

@@ -10,7 +10,7 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /** Byte ranges of a download that have arrived, with an optional total size. */
-export declare class NativeCoverage {
+export declare class Coverage {
   /** Records `start..end` as arrived (an empty or inverted range is ignored). */
   mark(start: number, end: number): void
   /** Sets the total size, so gaps and completion are known. */
@@ -18,53 +18,58 @@ export declare class NativeCoverage {
   /** The total size, or null when unknown. */
   totalSize(): number | null
   /** The first missing range at or after `from` as `[start, end]`, or null. */
-  nextGap(from: number): [number, number] | null
+  nextGap(from: number): Array<number> | null
   /** Whether the total size is known and every byte below it arrived. */
   isComplete(): boolean
-  /** The arrived ranges, merged and in order, as `[start, end]` pairs. */
-  ranges(): Array<[number, number]>
+  /** The arrived ranges, merged and in order, as `[start0, end0, start1, …]`. */
+  ranges(): Array<number>
 }
+export type NodeCoverage = Coverage
 
 /**
  * A storage resource (file or memory, possibly behind `Atomic` or
  * `AtomicChunked`).
  */
-export declare class NativeResource {
-  /** `mmap` or `mem`: which driver is underneath. */
-  get kind(): 'mmap' | 'mem'
+export declare class Resource {
+  /** Which driver is underneath. */
+  get kind(): ResourceKind
   /** Writes `data` at `offset` (read straight from the caller's bytes). */
   writeAt(offset: number, data: Uint8Array): void
   /** Copies bytes at `offset` straight into `buf`; returns how many. */
   readAt(offset: number, buf: Uint8Array): number
   /** Writes `data` at 0 and commits with its length (atomically for `Atomic`). */
   writeAll(data: Uint8Array): void
-  /**
-   * `writeAll` with the bytes on disk before the rename (`Atomic` only;
-   * `AtomicChunked` always fsyncs on commit).
-   */
+  /** `writeAll` with the bytes on disk before the rename (`Atomic` only). */
   writeAllDurable(data: Uint8Array): void
   /** The whole committed contents, in a new buffer. */
   readAll(): Buffer
   /** The outcome if decided now, else the id the dispatcher will be called with. */
-  waitRange(start: number, end: number): 'ready' | 'eof' | 'interrupted' | number
+  waitRange(start: number, end: number): WaitOutcome | number
   /** Withdraws pending wait `id`; whether it was still pending. */
   cancelWait(id: number): boolean
-  /** Blocks this thread until the range is decided; `timeoutMs` < 0 means no timeout. */
-  waitRangeSync(start: number, end: number, timeoutMs: number): 'ready' | 'eof' | 'interrupted'
+  /**
+   * Blocks this thread until the range is decided, for at most
+   * `timeoutMs` (none: no limit).
+   */
+  waitRangeSync(start: number, end: number, timeoutMs?: number | undefined | null): WaitOutcome
   /** Whether every byte of `start..end` is written. Never blocks. */
   containsRange(start: number, end: number): boolean
   /** The first missing range in `from..limit` as `[start, end]`, or null. */
-  nextGap(from: number, limit: number): [number, number] | null
-  /** Finishes writing; `finalLen` < 0 means the end of the highest written byte. */
-  commit(finalLen: number): void
+  nextGap(from: number, limit: number): Array<number> | null
+  /** Every written range, merged and in order, as `[start0, end0, start1, …]`. */
+  ranges(): Array<number>
+  /** How many bytes are written. */
+  presentBytes(): number
+  /** Finishes writing; no `finalLen` means the end of the highest written byte. */
+  commit(finalLen?: number | undefined | null): void
   /** Marks the resource failed with `reason`. */
   fail(reason: string): void
   /** Committed or failed back to active, keeping the data. */
   reactivate(): void
   /** Wakes the current waiters with `interrupted`. */
   interrupt(): void
-  /** The lifecycle state. */
-  status(): NativeStatus
+  /** The lifecycle state (`closed` after `close`). */
+  status(): Status
   /** The final length once committed, else null. */
   len(): number | null
   /** The backing file, or null in memory. */
@@ -76,7 +81,7 @@ export declare class NativeResource {
   /** Whether `close` was called. */
   isClosed(): boolean
   /** The same underlying resource behind an `Atomic` decorator. */
-  atomic(): NativeResource
+  atomic(): Resource
   /**
    * A process-wide id for `resourceFromShared` in any worker thread. The
    * registry holds it weakly: it lives as long as some JS object does.
@@ -87,57 +92,77 @@ export declare class NativeResource {
    * write and `('commit', finalLen, 0)`. Null stops them. One observer per
    * resource: the last call, from any thread, wins.
    */
-  setObserver(observer: ((event: 'write' | 'commit', a: number, b: number) => void) | null): void
+  setObserver(observer?: ((arg0: ProgressEvent, arg1: number, arg2: number) => void) | undefined | null): void
 }
+export type NodeResource = Resource
 
 /**
  * A cancellation token: cancelling it cancels every resource opened with it
  * (and with its children).
  */
-export declare class NativeToken {
+export declare class Token {
   /** Cancels the token and its children. */
   cancel(): void
   /** Whether the token (or a parent) was cancelled. */
   isCancelled(): boolean
   /** A child token: cancelled with this one, or on its own. */
-  child(): NativeToken
+  child(): Token
   /** A process-wide id for `tokenFromShared` in any worker thread. */
   share(): number
 }
+export type NodeToken = Token
 
-/** A resource's lifecycle state (`finalLen` is set once committed, `reason` once failed). */
-export interface NativeStatus {
-  /** `active`, `committed`, `failed` or `cancelled`. */
-  kind: string
+/** Which decorator a resource opens behind. */
+export type Flavor = 'plain' | 'atomic' | 'chunked'
+
+/** A new, empty coverage. */
+export declare function newCoverage(): Coverage
+
+/** A new, uncancelled token. */
+export declare function newToken(): Token
+
+/** Opens an in-memory resource, committed with `initialData` when given. */
+export declare function openMem(token: NodeToken, initialData: Uint8Array | undefined | null, capacity: number, flavor: Flavor): Resource
+
+/** Opens a file-backed resource (no `initialLen`: the default size). */
+export declare function openMmap(token: NodeToken, path: string, initialLen: number | undefined | null, mode: OpenMode, persistRanges: boolean, flavor: Flavor): Resource
+
+/** How a file opens (`MmapOptions.mode`). */
+export type OpenMode = 'auto' | 'readWrite' | 'readOnly'
+
+/** What an observer is told of. */
+export type ProgressEvent = 'write' | 'commit'
+
+/** The resource shared under `id`, while a JS object somewhere still holds it. */
+export declare function resourceFromShared(id: number): Resource
+
+/** The driver underneath a resource. */
+export type ResourceKind = 'mmap' | 'mem'
+
+/**
+ * Installs the function that receives every pending wait of this thread
+ * once it is decided: `(id, error | null, outcome | null)`.
+ */
+export declare function setWaitDispatcher(dispatcher: (arg0: number, arg1?: Error | undefined | null, arg2?: WaitOutcome | undefined | null) => void): void
+
+/** How many resources and tokens the share registry holds (for leak tests). */
+export declare function sharedRegistrySize(): number
+
+/** A resource's lifecycle state (`finalLen` once committed, `reason` once failed). */
+export interface Status {
+  /** Which state. */
+  kind: StatusKind
   /** Length of a committed resource. */
   finalLen?: number
   /** Why a failed resource failed. */
   reason?: string
 }
 
-/** A new, empty coverage. */
-export declare function newCoverage(): NativeCoverage
-
-/** A new, uncancelled token. */
-export declare function newToken(): NativeToken
-
-/** Opens an in-memory resource, committed with `initialData` when given. */
-export declare function openMem(token: NativeToken, initialData: Uint8Array | null, capacity: number, flavor: 'plain' | 'atomic'): NativeResource
-
-/** Opens a file-backed resource. `initialLen` < 0 means the default size. */
-export declare function openMmap(token: NativeToken, path: string, initialLen: number, mode: 'auto' | 'readWrite' | 'readOnly', persistRanges: boolean, flavor: 'plain' | 'atomic' | 'chunked'): NativeResource
-
-/** The resource shared under `id`, while a JS object somewhere still holds it. */
-export declare function resourceFromShared(id: number): NativeResource
-
-/**
- * Installs the function that receives every pending wait of this thread
- * once it is decided: `(id, error | null, outcome | null)`.
- */
-export declare function setWaitDispatcher(dispatcher: (id: number, error: Error | null, outcome: 'ready' | 'eof' | 'interrupted' | null) => void): void
-
-/** How many resources and tokens the share registry holds (for leak tests). */
-export declare function sharedRegistrySize(): number
+/** The lifecycle state. */
+export type StatusKind = 'active' | 'committed' | 'failed' | 'cancelled' | 'closed'
 
 /** The token shared under `id`, while a JS object somewhere still holds it. */
-export declare function tokenFromShared(id: number): NativeToken
+export declare function tokenFromShared(id: number): Token
+
+/** How a wait ended. */
+export type WaitOutcome = 'ready' | 'eof' | 'interrupted'

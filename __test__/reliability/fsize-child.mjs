@@ -1,5 +1,5 @@
-// Child of the full-disk test (__test__/reliability/full-disk.test.ts), run
-// under a file-size limit: `sh -c 'ulimit -f N; exec node fsize-child.mjs <path>'`.
+// Child of the full-disk test (full-disk.test.ts beside it), run under a
+// file-size limit: `sh -c 'ulimit -f N; exec node fsize-child.mjs <path>'`.
 // Writes 64 KiB chunks until the limit stops one, then checks that the
 // process lives, the bytes written before are intact and a commit works.
 // Prints one JSON line; exits 0 unless something is wrong.
@@ -11,7 +11,7 @@ const path = process.argv[2]
 const CHUNK = 64 * 1024
 const chunk = (i) => Buffer.alloc(CHUNK, (i * 37 + 11) & 0xff)
 
-// Signal 25 (SIGXFSZ) is bit 24 of SigIgn: the addon ignores it at load.
+// Signal 25 (SIGXFSZ) is bit 24 of SigIgn.
 function ignoresSigxfsz() {
   const line = readFileSync('/proc/self/status', 'utf8')
     .split('\n')
@@ -19,16 +19,27 @@ function ignoresSigxfsz() {
   return line ? (BigInt(`0x${line.split(/\s+/)[1]}`) & (1n << 24n)) !== 0n : null
 }
 
-// Node itself ignores SIGXFSZ. Put back the default disposition (libuv
-// restores SIG_DFL when the last listener goes) so this checks that loading
-// the addon ignores it, as a host that does not ignore it needs.
-const noop = () => {}
-process.on('SIGXFSZ', noop)
-process.removeListener('SIGXFSZ', noop)
+// Node itself ignores SIGXFSZ (since v12, nodejs/node#27798): a write past
+// the limit fails with EFBIG instead of killing the process. The addon must
+// leave that disposition alone, as a library should for any embedder: with
+// `--default-sigxfsz` the child puts back the default first (libuv restores
+// SIG_DFL when the last listener goes), loads the addon, reports whether the
+// disposition changed, and writes nothing.
+const defaultFirst = process.argv[3] === '--default-sigxfsz'
+if (defaultFirst) {
+  const noop = () => {}
+  process.on('SIGXFSZ', noop)
+  process.removeListener('SIGXFSZ', noop)
+}
 const out = { sigxfszIgnoredBeforeLoad: ignoresSigxfsz(), written: 0, error: null }
 // The addon loads on first use.
 const r = MmapResource.open(new CancellationToken(), { path, initialLen: CHUNK })
 out.sigxfszIgnoredAfterLoad = ignoresSigxfsz()
+if (defaultFirst) {
+  r.close()
+  console.log(JSON.stringify(out))
+  process.exit(0)
+}
 for (let i = 0; i < 256; i++) {
   try {
     r.writeAt(i * CHUNK, chunk(i))

@@ -835,14 +835,23 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.NativeCoverage = nativeBinding.NativeCoverage
-module.exports.NativeResource = nativeBinding.NativeResource
-module.exports.NativeToken = nativeBinding.NativeToken
+module.exports.Coverage = nativeBinding.Coverage
+module.exports.NodeCoverage = nativeBinding.NodeCoverage
+module.exports.Resource = nativeBinding.Resource
+module.exports.NodeResource = nativeBinding.NodeResource
+module.exports.Token = nativeBinding.Token
+module.exports.NodeToken = nativeBinding.NodeToken
+module.exports.Flavor = nativeBinding.Flavor
 module.exports.newCoverage = nativeBinding.newCoverage
 module.exports.newToken = nativeBinding.newToken
 module.exports.openMem = nativeBinding.openMem
 module.exports.openMmap = nativeBinding.openMmap
+module.exports.OpenMode = nativeBinding.OpenMode
+module.exports.ProgressEvent = nativeBinding.ProgressEvent
 module.exports.resourceFromShared = nativeBinding.resourceFromShared
+module.exports.ResourceKind = nativeBinding.ResourceKind
 module.exports.setWaitDispatcher = nativeBinding.setWaitDispatcher
 module.exports.sharedRegistrySize = nativeBinding.sharedRegistrySize
+module.exports.StatusKind = nativeBinding.StatusKind
 module.exports.tokenFromShared = nativeBinding.tokenFromShared
+module.exports.WaitOutcome = nativeBinding.WaitOutcome

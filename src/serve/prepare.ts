@@ -1,0 +1,291 @@
+/**
+ * Decides the response to a GET or HEAD for a resource: status, headers and
+ * which bytes the body carries. Shared by `serveRange` (node:http) and
+ * `respondRange` (fetch); neither knows HTTP semantics beyond this module.
+ *
+ * The length of the representation is the committed length, else
+ * `options.size`, else the size the resource's running `download()` learned
+ * from the origin. While none is known: a request for the whole body (no
+ * `Range`, or `bytes=0-`) gets a 200 streamed until the commit (chunked, no
+ * `Content-Length`); any other range waits for the commit, since it cannot
+ * be answered without the length.
+ */
+import type { Download } from '../download/download.js'
+import { downloadOf } from '../download/registry.js'
+import type { ResourceBase } from '../resource.js'
+import { validateAbortSignal, validateObject, validateOffset, validateString } from '../validate.js'
+import type { BodyPlan, DemandFn } from './body.js'
+import { needsLength, parseRangeHeader, resolveRanges } from './range.js'
+import {
+  type EntityTag,
+  formatEtag,
+  ifRangeMatches,
+  noneMatchHits,
+  notModifiedSince,
+  parseHttpDate,
+} from './validators.js'
+
+/** Options of `serveRange` and `respondRange`. */
+export interface ServeOptions {
+  /**
+   * The representation's entity tag: `'"v1"'`, `'W/"v1"'`, or a bare `'v1'`
+   * (quoted for you). Sent as `ETag`; `If-Range` matches it strongly,
+   * `If-None-Match` weakly. Default: the origin's, when a `download()` runs.
+   */
+  etag?: string
+  /** Sent as `Last-Modified`; `If-Range`/`If-Modified-Since` compare to it. Default: the origin's. */
+  lastModified?: Date | number | string
+  /** `Content-Type`; default the origin's, else `application/octet-stream`. */
+  contentType?: string
+  /** The total length when it is known before the resource is committed. */
+  size?: number
+  /**
+   * The download filling the resource: its origin metadata supplies the
+   * defaults above, and the bytes a response waits for are fetched first
+   * (`demand`). Default: the `download()` started last on this resource
+   * object; `null` for none.
+   */
+  download?: Download | null
+  /** Extra headers on every answer (e.g. `Cache-Control`). */
+  headers?: Record<string, string>
+  /** More ranges than this in one request and the `Range` header is ignored (200); default 64. */
+  maxRanges?: number
+  /** Aborting it stops the response (e.g. on server shutdown). */
+  signal?: AbortSignal
+}
+
+/** What to send. */
+export interface PreparedResponse {
+  status: number
+  headers: Record<string, string>
+  /** Null: no body (HEAD, 304, 416, errors). */
+  body: BodyPlan | null
+  /** Present when the body may wait for bytes a download is fetching. */
+  demand: DemandFn | null
+}
+
+/** The request as far as this module cares. */
+export interface RequestFacts {
+  method: string
+  header(name: string): string | null
+}
+
+const DEFAULT_MAX_RANGES = 64
+
+interface Validated {
+  etag: EntityTag | null
+  lastModified: Date | null
+  contentType: string | null
+  size: number | null
+  download: Download | null | undefined
+  headers: Record<string, string>
+  maxRanges: number
+  signal: AbortSignal | undefined
+}
+
+/** Validates options as Node validates arguments (TypeError/RangeError with a code). */
+export function validateServeOptions(options: unknown): Validated {
+  validateObject(options, 'options')
+  const o = options as ServeOptions
+  let etag: EntityTag | null = null
+  if (o.etag !== undefined) {
+    validateString(o.etag, 'options.etag')
+    etag = formatEtag(o.etag)
+  }
+  let lastModified: Date | null = null
+  if (o.lastModified !== undefined) lastModified = toDate(o.lastModified)
+  if (o.contentType !== undefined) validateString(o.contentType, 'options.contentType')
+  if (o.size !== undefined) validateOffset(o.size, 'options.size')
+  if (o.headers !== undefined) validateObject(o.headers, 'options.headers')
+  const maxRanges = o.maxRanges ?? DEFAULT_MAX_RANGES
+  validateOffset(maxRanges, 'options.maxRanges')
+  if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal')
+  return {
+    etag,
+    lastModified,
+    contentType: o.contentType ?? null,
+    size: o.size ?? null,
+    download: o.download,
+    headers: o.headers ?? {},
+    maxRanges: Math.max(1, maxRanges),
+    signal: o.signal,
+  }
+}
+
+function toDate(value: unknown): Date | null {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value
+  if (typeof value === 'number') {
+    validateOffset(Math.floor(value), 'options.lastModified')
+    return new Date(value)
+  }
+  validateString(value, 'options.lastModified')
+  return parseHttpDate(value)
+}
+
+/** A response without a body. */
+function bare(status: number, headers: Record<string, string> = {}): PreparedResponse {
+  return { status, headers: { ...headers, 'Content-Length': '0' }, body: null, demand: null }
+}
+
+/** Waits (no polling) until the resource is committed; returns its length. */
+async function committedLength(resource: ResourceBase, signal: AbortSignal): Promise<number> {
+  for (;;) {
+    // A range past any possible end resolves 'eof' exactly when the resource is committed.
+    const outcome = await resource.waitRange(Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER, { signal })
+    if (outcome === 'eof') {
+      const len = resource.len()
+      if (len !== null) return len
+    }
+  }
+}
+
+/**
+ * Decides the response. Rejects only with `signal`'s reason (the client went
+ * away while it waited for the length); storage and origin failures become
+ * 5xx answers.
+ */
+export async function prepareResponse(
+  resource: ResourceBase,
+  request: RequestFacts,
+  opts: Validated,
+  signal: AbortSignal,
+): Promise<PreparedResponse> {
+  const method = request.method.toUpperCase()
+  if (method !== 'GET' && method !== 'HEAD') return bare(405, { Allow: 'GET, HEAD' })
+  const download = opts.download === undefined ? downloadOf(resource) : opts.download
+
+  let length: number | null
+  let origin: Awaited<Download['origin']> | null = null
+  try {
+    const status = resource.status()
+    // Failed, cancelled (or closed): nothing more will arrive.
+    if (status.kind !== 'active' && status.kind !== 'committed') return bare(503)
+    length = status.kind === 'committed' ? resource.len() : opts.size
+    if (download) {
+      try {
+        origin = await abortable(download.origin, signal)
+      } catch (e) {
+        if (signal.aborted) throw e
+        // The download could not even reach its origin.
+        return bare(502)
+      }
+      if (length === null) length = origin.size
+    }
+  } catch (e) {
+    if (signal.aborted) throw e
+    return bare(500)
+  }
+
+  const etag = opts.etag ?? (origin?.etag ? formatEtag(origin.etag) : null)
+  const lastModified = opts.lastModified ?? parseHttpDate(origin?.lastModified)
+  const contentType = opts.contentType ?? origin?.contentType ?? 'application/octet-stream'
+  const common: Record<string, string> = { 'Accept-Ranges': 'bytes' }
+  if (etag !== null) common.ETag = etag
+  if (lastModified !== null) common['Last-Modified'] = lastModified.toUTCString()
+  Object.assign(common, opts.headers)
+
+  // Conditional GET (§13.2.2): If-None-Match wins over If-Modified-Since.
+  const inm = request.header('if-none-match')
+  const ims = request.header('if-modified-since')
+  if (inm !== null ? noneMatchHits(inm, etag) : ims !== null && notModifiedSince(ims, lastModified)) {
+    return { status: 304, headers: common, body: null, demand: null }
+  }
+
+  let specs = parseRangeHeader(request.header('range'), opts.maxRanges)
+  const ifRange = request.header('if-range')
+  if (specs !== null && ifRange !== null && !ifRangeMatches(ifRange, etag, lastModified)) specs = null
+
+  if (length === null && needsLength(specs)) {
+    try {
+      length = await committedLength(resource, signal)
+    } catch (e) {
+      if (signal.aborted) throw e
+      return bare(503)
+    }
+  }
+  const demand = download ? (start: number, end: number) => download.demand(start, end) : null
+  const isHead = method === 'HEAD'
+
+  if (length === null) {
+    // Whole body of unknown length: streamed until the commit.
+    const headers = { ...common, 'Content-Type': contentType }
+    return {
+      status: 200,
+      headers,
+      body: isHead ? null : { parts: [{ head: null, start: 0, end: Number.POSITIVE_INFINITY }], tail: null },
+      demand,
+    }
+  }
+
+  const wanted = resolveRanges(specs, length)
+  if (wanted.kind === 'unsatisfiable') {
+    return bare(416, { ...common, 'Content-Range': `bytes */${length}` })
+  }
+  if (wanted.kind === 'whole') {
+    const headers = { ...common, 'Content-Type': contentType, 'Content-Length': String(length) }
+    return {
+      status: 200,
+      headers,
+      body: isHead || length === 0 ? null : { parts: [{ head: null, start: 0, end: length }], tail: null },
+      demand,
+    }
+  }
+  const { ranges } = wanted
+  if (ranges.length === 1) {
+    const [{ start, end }] = ranges
+    const headers = {
+      ...common,
+      'Content-Type': contentType,
+      'Content-Range': `bytes ${start}-${end - 1}/${length}`,
+      'Content-Length': String(end - start),
+    }
+    return { status: 206, headers, body: isHead ? null : { parts: [{ head: null, start, end }], tail: null }, demand }
+  }
+  // multipart/byteranges (§14.6): each part with its own Content-Type and Content-Range.
+  const boundary = newBoundary()
+  const encoder = new TextEncoder()
+  let total = 0
+  const parts = ranges.map(({ start, end }) => {
+    const head = encoder.encode(
+      `\r\n--${boundary}\r\nContent-Type: ${contentType}\r\nContent-Range: bytes ${start}-${end - 1}/${length}\r\n\r\n`,
+    )
+    total += head.length + (end - start)
+    return { head, start, end }
+  })
+  const tail = encoder.encode(`\r\n--${boundary}--\r\n`)
+  total += tail.length
+  const headers = {
+    ...common,
+    'Content-Type': `multipart/byteranges; boundary=${boundary}`,
+    'Content-Length': String(total),
+  }
+  return { status: 206, headers, body: isHead ? null : { parts, tail }, demand }
+}
+
+/** A boundary no byte sequence of the body is likely to contain. */
+function newBoundary(): string {
+  const bytes = new Uint8Array(12)
+  globalThis.crypto.getRandomValues(bytes)
+  let hex = ''
+  for (const b of bytes) hex += b.toString(16).padStart(2, '0')
+  return `kithara-${hex}`
+}
+
+/** `promise`, or a rejection with `signal.reason` as soon as it aborts. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(e)
+      },
+    )
+  })
+}
