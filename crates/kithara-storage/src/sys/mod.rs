@@ -87,6 +87,26 @@ fn birth(meta: &std::fs::Metadata) -> Option<(i64, u32)> {
     Some((i64::try_from(since.as_secs()).ok()?, since.subsec_nanos()))
 }
 
+/// Fills `buf` from `offset` with repeated positional reads (`read(part,
+/// at)`) until it is full or a read returns 0 (the end of the file); returns
+/// how many bytes were read. Retries interrupted reads.
+fn read_full(
+    buf: &mut [u8],
+    offset: u64,
+    mut read: impl FnMut(&mut [u8], u64) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match read(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 /// Copies the bytes of `range` from `from` to the same offsets of `to`,
 /// skipping what [`data_ranges`] reports as holes, so a sparse source stays
 /// sparse in the copy.

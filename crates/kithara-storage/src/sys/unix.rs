@@ -146,16 +146,7 @@ pub(crate) fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<
 /// `pread` into `buf` at `offset` until it is full or the file ends; returns
 /// how many bytes were read.
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
+    super::read_full(buf, offset, |part, at| file.read_at(part, at))
 }
 
 /// Creates `path` for reading and writing, failing if anything (a file or a

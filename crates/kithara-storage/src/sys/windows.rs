@@ -157,14 +157,7 @@ pub(crate) fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<
 
 /// Reads into `buf` at `offset` until it is full or the file ends.
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.seek_read(&mut buf[done..], offset + done as u64)? {
-            0 => break,
-            n => done += n,
-        }
-    }
-    Ok(done)
+    super::read_full(buf, offset, |part, at| file.seek_read(part, at))
 }
 
 /// Creates `path` for reading and writing, failing if anything is there; a
