@@ -192,6 +192,53 @@ test('write stream destroyed with an error fails the resource; readers stop', as
   t.is(codeOf(await t.throwsAsync(reader)), 'ERR_STORAGE_FAILED')
 })
 
+test('piece streams (commit: false): a dropped one ends alone, the others finish and stay readable', async (t) => {
+  const r = open()
+  const piece = 64 * 1024
+  const data = Buffer.from(bytes(4 * piece, 9))
+  const part = (i: number): Buffer => data.subarray(i * piece, (i + 1) * piece)
+  // Each connection delivers its piece in 8 KiB chunks over several turns.
+  async function* connection(i: number, dropAfter?: number): AsyncGenerator<Buffer> {
+    for (let at = 0; at < piece; at += 8192) {
+      if (dropAfter !== undefined && at >= dropAfter) throw new Error('ECONNRESET')
+      await turn()
+      yield part(i).subarray(at, at + 8192)
+    }
+  }
+  const healthy = [0, 2, 3].map((i) =>
+    pipeline(Readable.from(connection(i)), r.createWriteStream({ start: i * piece, commit: false })),
+  )
+  const dropped = pipeline(Readable.from(connection(1, 3 * 8192)), r.createWriteStream({ start: piece, commit: false }))
+  // A reader of a healthy piece is not disturbed either.
+  const reader = collect(r.createReadStream({ start: 3 * piece, end: 4 * piece }))
+  await t.throwsAsync(dropped, { message: 'ECONNRESET' })
+  t.deepEqual(r.status(), { kind: 'active' }, 'the dropped piece failed the whole resource')
+  await Promise.all(healthy)
+  t.true((await reader).equals(part(3)))
+  for (const i of [0, 2, 3]) {
+    t.true(r.containsRange(i * piece, (i + 1) * piece))
+    const back = Buffer.alloc(piece)
+    t.is(r.readAt(i * piece, back), piece)
+    t.true(back.equals(part(i)))
+  }
+  // What the dropped connection delivered stays; the rest is the gap to retry.
+  t.deepEqual(r.nextGap(0, 4 * piece), { start: piece + 3 * 8192, end: 2 * piece })
+  await pipeline(Readable.from([part(1)]), r.createWriteStream({ start: piece }))
+  t.deepEqual(r.status(), { kind: 'committed', finalLen: 4 * piece })
+  t.true(r.readAll().equals(data))
+})
+
+test('a write stream that owns the resource (commit: true) still fails it when dropped', async (t) => {
+  const r = open()
+  async function* dropping(): AsyncGenerator<Buffer> {
+    yield Buffer.from('partial')
+    await turn()
+    throw new Error('ECONNRESET')
+  }
+  await t.throwsAsync(pipeline(Readable.from(dropping()), r.createWriteStream()), { message: 'ECONNRESET' })
+  t.is(r.status().kind, 'failed')
+})
+
 test('write stream destroyed without an error does not fail the resource', async (t) => {
   const r = open()
   const ws = r.createWriteStream()

@@ -33,12 +33,18 @@ export interface WriteStreamOptions {
   /** Offset of the first byte written; default 0. */
   start?: number
   /**
-   * Commit the resource when the stream finishes (`commit()`: the final
-   * length is the end of the highest written byte); default true. Pass false
-   * when several streams fill parts of one resource.
+   * Whether this stream owns the resource's lifecycle; default true: it
+   * commits the resource when it finishes (`commit()`: the final length is
+   * the end of the highest written byte) and fails it if it is destroyed with
+   * an error. Pass false when several streams fill pieces of one resource:
+   * such a stream only writes, and an error ends it alone, leaving the
+   * resource (and the other pieces) as they were.
    */
   commit?: boolean
-  /** Aborting it destroys the stream (and so fails the resource). */
+  /**
+   * Aborting it destroys the stream (and so fails the resource when the
+   * stream owns it, `commit: true`).
+   */
   signal?: AbortSignal
   /** Bytes buffered before `write()` returns false; default 64 KiB. */
   highWaterMark?: number
@@ -192,11 +198,17 @@ function failureReason(err: unknown): string {
 
 /**
  * A `Writable` that writes its chunks to `resource` one after another from
- * `start` (each write wakes the readers it satisfies) and commits when it
- * finishes. Destroyed with an error before finishing (for example by
- * `stream.pipeline` when the source fails), it fails the resource with that
- * error's message, so readers stop waiting; an error the resource itself
- * raised (closed, committed, read-only) is passed on without failing it.
+ * `start` (each write wakes the readers it satisfies).
+ *
+ * With `commit: true` (the default) the stream owns the resource's
+ * lifecycle: it commits when it finishes, and if it is destroyed with an
+ * error before finishing (for example by `stream.pipeline` when the source
+ * fails) it fails the resource with that error's message, so readers stop
+ * waiting. With `commit: false` it is one piece among many: it only writes,
+ * and an error ends this stream alone; the resource, its other writers and
+ * the bytes already present are left as they were (the caller retries the
+ * piece, or fails the resource itself). Either way, an error the resource
+ * itself raised (closed, committed, read-only) is passed on without failing it.
  */
 export function createWriteStream(resource: ResourceBase, options: WriteStreamOptions = {}): Writable {
   const plan = writePlan(options)
@@ -248,9 +260,11 @@ export function createWriteStream(resource: ResourceBase, options: WriteStreamOp
       }
     },
     destroy(this: Writable, err, cb) {
-      // A committed resource is complete: an aborted writer that wrote
-      // nothing must not make its bytes unreadable.
-      if (err && err !== resourceError && !this.writableFinished && resource.status().kind !== 'committed') {
+      // Only the owner of the lifecycle may fail the resource; a piece stream
+      // ends alone. A committed resource is complete: an aborted writer that
+      // wrote nothing must not make its bytes unreadable.
+      const owner = plan.commit
+      if (owner && err && err !== resourceError && !this.writableFinished && resource.status().kind !== 'committed') {
         try {
           resource.fail(failureReason(err))
         } catch {

@@ -134,12 +134,20 @@ onTmpfs('tmpfs full: MmapResource.writeAt throws ERR_STORAGE_IO ENOSPC; earlier 
   t.log(`wrote ${written} bytes before ENOSPC`)
 })
 
-onTmpfs('tmpfs full: opening a new file throws ERR_STORAGE_IO ENOSPC', (t) => {
+onTmpfs('tmpfs full: a new file opens (it costs no disk) and its first write throws ERR_STORAGE_IO ENOSPC', (t) => {
   emptyMount()
   fillDisk(0)
   const path = join(MOUNT, 'new.bin')
-  const e = t.throws(() => MmapResource.open(new CancellationToken(), { path, initialLen: CHUNK }))
-  assertDiskFull(t, e, ENOSPC)
+  // The length of a new file is sparse: opening needs no space.
+  const r = MmapResource.open(new CancellationToken(), { path, initialLen: CHUNK })
+  t.teardown(() => r.close())
+  const e = t.throws(() => r.writeAt(0, chunk(0)))
+  assertDiskFull(t, e, ENOSPC, path)
+  t.false(r.containsRange(0, 1))
+  // With persisted ranges the empty record is written at open: that needs space.
+  const persisted = join(MOUNT, 'persisted.bin')
+  const e2 = t.throws(() => MmapResource.open(new CancellationToken(), { path: persisted, persistRanges: true }))
+  assertDiskFull(t, e2, ENOSPC)
 })
 
 onTmpfs('tmpfs full: Atomic.writeAll fails ENOSPC and the old version stays, with no temp left', (t) => {

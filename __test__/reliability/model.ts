@@ -13,7 +13,9 @@
  * - `commit(n)` truncates to `n` and marks `0..n` available, `commit()` uses
  *   the highest written byte; committing again is allowed;
  * - `fail` makes every read, write, wait and commit fail until `reactivate`,
- *   which clears failed and committed;
+ *   which clears failed and committed; after `reactivate` (or a reopening
+ *   write) of a committed resource, reads below the committed length return
+ *   the committed bytes, and stop at that length, until the next commit;
  * - `close` makes every member but `status` (`{ kind: 'closed' }`),
  *   `isClosed` and `close` (twice is fine) fail CLOSED;
  * - a cancelled token: data access, waits and commit fail CANCELLED;
@@ -161,6 +163,12 @@ export class Model {
   /** AtomicChunked only: the reason of the fail() that discarded the temp; reactivate then fails with it. */
   discarded: string | null = null
   waits: ModelWait[] = []
+  /**
+   * After `reactivate` (or a write that reopens) of a committed resource: the
+   * committed bytes, which reads below their length return until the next
+   * commit (a read stops at that length: one generation per read).
+   */
+  base: Uint8Array | null = null
   private nextKey = 1
 
   constructor(readonly kind: ModelKind) {
@@ -210,7 +218,7 @@ export class Model {
     if (h) return h
     if (this.finalLen !== null) {
       if (!this.reopenOnWrite) return { err: 'ERR_STORAGE_COMMITTED' }
-      this.finalLen = null
+      this.startGeneration()
     }
     if (data.length === 0) return { ok: undefined }
     for (let i = 0; i < data.length; i++) this.bytes.set(offset + i, data[i])
@@ -225,10 +233,22 @@ export class Model {
     if (this.flagsSet()) return this.health() as Outcome
     const limit = this.available.highWater()
     if (len === 0 || offset >= limit) return { ok: new Uint8Array(0) }
+    if (this.base && offset < this.base.length) {
+      return { ok: this.base.slice(offset, Math.min(offset + len, this.base.length, limit)) }
+    }
     const n = Math.min(limit - offset, len)
     const out = new Uint8Array(n)
     for (let i = 0; i < n; i++) out[i] = this.bytes.get(offset + i) ?? 0
     return { ok: out }
+  }
+
+  /** Committed → active: readers keep the committed bytes until the next commit. */
+  private startGeneration(): void {
+    if (this.finalLen === null) return
+    const base = new Uint8Array(this.finalLen)
+    for (let i = 0; i < base.length; i++) base[i] = this.bytes.get(i) ?? 0
+    this.base = base
+    this.finalLen = null
   }
 
   readAll(): Outcome {
@@ -245,6 +265,7 @@ export class Model {
     if (len > 0) this.available.insert(0, len)
     for (const k of [...this.bytes.keys()]) if (k >= len) this.bytes.delete(k)
     this.finalLen = len
+    this.base = null
     this.drain((w) => ({ ok: w.start >= len ? 'eof' : 'ready' }))
     if (this.phase === 'claimed') {
       this.phase = 'canonical'
@@ -275,7 +296,7 @@ export class Model {
     if (this.discarded !== null && !this.closed) return { err: 'ERR_STORAGE_FAILED', reason: this.discarded }
     if (this.closed) return { err: 'ERR_STORAGE_CLOSED' }
     if (this.cancelled && this.finalLen === null) return { err: 'ERR_STORAGE_CANCELLED' }
-    this.finalLen = null
+    this.startGeneration()
     this.failed = null
     return { ok: undefined }
   }

@@ -7,8 +7,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     waiter::{block_on_wait, WaitCallback, WaitFuture, WaitOptions, WaitRegistration},
-    AvailabilityObserver, ResourceStatus, StorageResult, WaitOutcome,
+    AvailabilityObserver, Recovery, ResourceStatus, StorageResult, WaitOutcome,
 };
+
+/// Called once with the result of [`ResourceExt::sync_with`], on the
+/// checkpoint thread (or on the caller's, where there is none).
+pub type SyncCallback = Box<dyn FnOnce(StorageResult<()>) + Send>;
 
 /// Random-access reads and writes, range waits and the lifecycle of a resource.
 ///
@@ -162,10 +166,12 @@ pub trait ResourceExt: Send + Sync + 'static {
     fn is_closed(&self) -> bool;
 
     /// Makes the written bytes durable and, with persisted ranges, records
-    /// which ranges they are. Nothing to do in memory.
+    /// which ranges they are (data first, then the record). Blocks until
+    /// done; writers and readers go on meanwhile. Nothing to do in memory.
+    /// See [`sync_with`](Self::sync_with) for the non-blocking form.
     ///
     /// # Errors
-    /// `Closed`, or `Io` from the flush.
+    /// `Closed`, or `Io` from the flush or the record.
     fn flush(&self) -> StorageResult<()>;
 
     /// Replaces the [`AvailabilityObserver`] told of every write and of the
@@ -180,6 +186,38 @@ pub trait ResourceExt: Send + Sync + 'static {
     fn write_all(&self, data: &[u8]) -> StorageResult<()> {
         self.write_at(0, data)?;
         self.commit(Some(data.len() as u64))
+    }
+
+    /// Replaces the whole contents with `data` and commits at its length, as
+    /// one step: readers see the old contents until the new ones are complete,
+    /// never a mix; on a file, the new contents are written beside it and
+    /// renamed over it, so a crash leaves the old file or the new one.
+    /// `durable`: the new bytes are on disk (fsync) before the rename. This is
+    /// what [`Atomic`](crate::Atomic) is built on.
+    ///
+    /// The default reactivates and calls [`write_all`](Self::write_all).
+    ///
+    /// # Errors
+    /// `Closed`, `ReadOnly`, `Cancelled`, or `Io`.
+    fn replace_all(&self, data: &[u8], durable: bool) -> StorageResult<()> {
+        let _ = durable;
+        self.reactivate()?;
+        self.write_all(data)
+    }
+
+    /// Why the resource opened with less than its file seemed to hold (see
+    /// [`Recovery`]); `Recovery::None` for memory and for files opened whole.
+    fn recovery(&self) -> Recovery {
+        Recovery::None
+    }
+
+    /// [`flush`](Self::flush) without blocking: runs it on the crate's
+    /// checkpoint thread and then calls `callback` there with its result.
+    /// Requests that arrive while one is queued share its flush. The callback
+    /// is always called, with `Closed` if the resource closes first (after
+    /// the final checkpoint of `close`, with that checkpoint's result).
+    fn sync_with(&self, callback: SyncCallback) {
+        callback(self.flush());
     }
 
     /// Writes `data` at `offset`, growing the storage as needed, and wakes the
@@ -239,6 +277,12 @@ macro_rules! forward_resource_ext {
         fn flush(&self) -> crate::StorageResult<()> {
             self.$target().flush()
         }
+        fn sync_with(&self, callback: crate::SyncCallback) {
+            self.$target().sync_with(callback)
+        }
+        fn recovery(&self) -> crate::Recovery {
+            self.$target().recovery()
+        }
         fn write_at(&self, offset: u64, data: &[u8]) -> crate::StorageResult<()> {
             self.$target().write_at(offset, data)
         }
@@ -262,6 +306,9 @@ macro_rules! forward_resource_ext {
         }
         fn set_observer(&self, observer: Option<std::sync::Arc<dyn crate::AvailabilityObserver>>) {
             self.$target().set_observer(observer)
+        }
+        fn replace_all(&self, data: &[u8], durable: bool) -> crate::StorageResult<()> {
+            self.$target().replace_all(data, durable)
         }
     };
 }

@@ -5,6 +5,7 @@
 mod backend;
 pub mod binding;
 mod cancel;
+mod checkpoint;
 mod coverage;
 mod decorator;
 mod error;
@@ -12,20 +13,27 @@ mod ext;
 mod observer;
 mod status;
 mod sync;
+#[cfg(not(target_arch = "wasm32"))]
+mod sys;
+#[cfg(not(target_arch = "wasm32"))]
+mod temp;
 mod unified;
 mod waiter;
 
 pub use backend::{Driver, DriverIo, DriverState, MemDriver, MemOptions, MemResource, Resource};
 #[cfg(not(target_arch = "wasm32"))]
 pub use backend::{MmapDriver, MmapOptions, MmapResource};
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use checkpoint::hooks as test_hooks;
 pub use coverage::{Coverage, MemCoverage};
 pub use decorator::Atomic;
 #[cfg(not(target_arch = "wasm32"))]
 pub use decorator::{AtomicChunked, OpenIntent};
 pub use error::{StorageError, StorageResult};
-pub use ext::ResourceExt;
+pub use ext::{ResourceExt, SyncCallback};
 pub use observer::AvailabilityObserver;
-pub use status::{OpenMode, ResourceStatus, WaitOutcome};
+pub use status::{OpenMode, Recovery, ResourceStatus, WaitOutcome};
 pub use tokio_util::sync::CancellationToken;
 pub use unified::StorageResource;
 pub use waiter::{WaitCallback, WaitFuture, WaitHandle, WaitOptions, WaitRegistration, WaitResult};

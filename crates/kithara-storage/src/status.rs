@@ -54,3 +54,35 @@ pub enum ResourceStatus {
     /// is readable any more, whatever state the resource was in before.
     Closed,
 }
+
+/// Why a file-backed resource opened with less than its file seemed to hold:
+/// what became of the range record (`<path>.ranges`) at open.
+///
+/// Anything but `None` means the resource opened **active with nothing
+/// present**: no byte of the existing file is claimed, because nothing proves
+/// which bytes were written. A download resumes by fetching it again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Recovery {
+    /// Nothing to recover: a new file, a valid record, or ranges not persisted.
+    #[default]
+    None,
+    /// Ranges are persisted, the file is not empty, and it has no record.
+    Missing,
+    /// The record is unreadable, empty, truncated or altered.
+    Damaged,
+    /// The record is whole but describes another file (one the path held
+    /// before), or ranges this file cannot hold.
+    Mismatch,
+}
+
+impl Recovery {
+    /// The name bindings report: `"none"`, `"missing"`, `"damaged"`, `"mismatch"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Missing => "missing",
+            Self::Damaged => "damaged",
+            Self::Mismatch => "mismatch",
+        }
+    }
+}

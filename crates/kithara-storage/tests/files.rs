@@ -153,23 +153,6 @@ fn persisted_ranges_survive_a_reopen_and_a_commit() {
 }
 
 #[test]
-fn a_corrupt_or_missing_record_falls_back_to_the_seed_rules() {
-    let dir = TempDir::new().unwrap();
-    let path = dir.path().join("dl.bin");
-    let mut o = MmapOptions::new(&path);
-    o.persist_ranges = true;
-    {
-        let res: MmapResource = Resource::open(CancellationToken::new(), o.clone()).unwrap();
-        res.write_at(0, &[1; 10]).unwrap();
-        res.close();
-    }
-    fs::write(dir.path().join("dl.bin.ranges"), b"garbage").unwrap();
-    let res: MmapResource = Resource::open(CancellationToken::new(), o.clone()).unwrap();
-    // A non-empty file without a valid record opens committed, as in the seed.
-    assert!(matches!(res.status(), ResourceStatus::Committed { .. }));
-}
-
-#[test]
 fn atomic_write_all_replaces_the_whole_file() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("playlist.m3u8");

@@ -1,10 +1,12 @@
 //! Model-based test: random operation sequences against a plain reference
-//! model (a byte vector, a written-bytes map, a lifecycle), on both backends.
+//! model (a byte vector, a written-bytes map, a lifecycle, the committed
+//! generation a rewrite keeps serving), on both backends, and on a file with
+//! persisted ranges that is closed or dropped and reopened from its record.
 
 use std::time::Duration;
 
 use kithara_storage::{
-    CancellationToken, MemOptions, MmapOptions, Resource, ResourceExt, ResourceStatus,
+    CancellationToken, MemOptions, MmapOptions, Recovery, Resource, ResourceExt, ResourceStatus,
     StorageError, StorageResource, WaitOutcome,
 };
 use proptest::prelude::*;
@@ -20,6 +22,8 @@ enum Op {
     Contains(u64, u64),
     NextGap(u64, u64),
     Wait(u64, u64),
+    /// Close (`true`) or drop the resource and open the file again.
+    Reopen(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -36,6 +40,14 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// `op()` plus reopening from the record.
+fn op_with_reopen() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => op(),
+        1 => any::<bool>().prop_map(Op::Reopen),
+    ]
+}
+
 #[derive(Default)]
 struct Model {
     bytes: Vec<u8>,
@@ -43,6 +55,9 @@ struct Model {
     final_len: Option<u64>,
     failed: bool,
     closed: bool,
+    /// After `reactivate` of a committed resource: the committed bytes,
+    /// which readers get below their length until the next commit.
+    base: Option<Vec<u8>>,
 }
 
 /// The error kinds compared between model and resource.
@@ -111,7 +126,31 @@ impl Model {
             return Ok(Vec::new());
         }
         let end = (off + n as u64).min(hw) as usize;
-        Ok(self.bytes[off as usize..end].to_vec())
+        match &self.base {
+            // One generation per read: the committed bytes, up to their end.
+            Some(base) if (off as usize) < base.len() => {
+                Ok(base[off as usize..end.min(base.len())].to_vec())
+            }
+            _ => Ok(self.bytes[off as usize..end].to_vec()),
+        }
+    }
+    fn reactivate(&mut self) {
+        if let Some(len) = self.final_len {
+            self.base = Some(self.bytes[..len as usize].to_vec());
+        }
+        self.failed = false;
+        self.final_len = None;
+    }
+    /// What a reopen from the record finds: the committed generation if a
+    /// rewrite was not committed, else the ranges as they were.
+    fn reopen(&mut self) {
+        if let Some(base) = self.base.take() {
+            self.final_len = Some(base.len() as u64);
+            self.written = vec![true; base.len()];
+            self.bytes = base;
+        }
+        self.failed = false;
+        self.closed = false;
     }
     fn commit(&mut self, len: Option<u64>) -> Result<(), Kind> {
         self.health()?;
@@ -119,6 +158,7 @@ impl Model {
         self.resize(len);
         self.written.fill(true);
         self.final_len = Some(len as u64);
+        self.base = None;
         Ok(())
     }
     fn wait(&self, a: u64, b: u64) -> Result<WaitOutcome, Kind> {
@@ -151,7 +191,7 @@ impl Model {
     }
 }
 
-fn run(res: &StorageResource, ops: &[Op]) {
+fn run(mut res: StorageResource, ops: &[Op], reopen: Option<&dyn Fn() -> StorageResource>) {
     let mut m = Model::default();
     for (step, op) in ops.iter().enumerate() {
         let ctx = format!("step {step}: {op:?}");
@@ -186,8 +226,7 @@ fn run(res: &StorageResource, ops: &[Op]) {
                 let expected = if m.closed {
                     Err(Kind::Closed)
                 } else {
-                    m.failed = false;
-                    m.final_len = None;
+                    m.reactivate();
                     Ok(())
                 };
                 assert_eq!(res.reactivate().map_err(|e| kind(&e)), expected, "{ctx}");
@@ -207,6 +246,16 @@ fn run(res: &StorageResource, ops: &[Op]) {
             Op::Wait(a, b) => {
                 let got = res.wait_range_timeout(a..b, Duration::from_millis(1));
                 assert_eq!(got.map_err(|e| kind(&e)), m.wait(a, b), "{ctx}");
+            }
+            Op::Reopen(close) => {
+                let Some(reopen) = reopen else { continue };
+                if close {
+                    res.close();
+                }
+                drop(res);
+                res = reopen();
+                m.reopen();
+                assert_eq!(res.recovery(), Recovery::None, "{ctx}");
             }
         }
         if !m.closed {
@@ -236,7 +285,7 @@ proptest! {
             Resource::<kithara_storage::MemDriver>::open(CancellationToken::new(), MemOptions::default())
                 .unwrap()
                 .into();
-        run(&res, &ops);
+        run(res, &ops, None);
     }
 
     #[test]
@@ -246,6 +295,20 @@ proptest! {
         o.initial_len = Some(64);
         let res: StorageResource =
             Resource::<kithara_storage::MmapDriver>::open(CancellationToken::new(), o).unwrap().into();
-        run(&res, &ops);
+        run(res, &ops, None);
+    }
+
+    #[test]
+    fn a_reopened_file_matches_the_model(ops in proptest::collection::vec(op_with_reopen(), 1..40)) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut o = MmapOptions::new(dir.path().join("m.bin"));
+        o.initial_len = Some(64);
+        o.persist_ranges = true;
+        let open = move || -> StorageResource {
+            Resource::<kithara_storage::MmapDriver>::open(CancellationToken::new(), o.clone())
+                .unwrap()
+                .into()
+        };
+        run(open(), &ops, Some(&open));
     }
 }

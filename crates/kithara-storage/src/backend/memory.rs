@@ -38,10 +38,37 @@ impl Default for MemOptions {
     }
 }
 
+/// The bytes of a memory resource.
+#[derive(Debug, Default)]
+struct Buffers {
+    /// The committed bytes, or the active ones while first written.
+    data: Vec<u8>,
+    /// After `reactivate` of committed bytes: the next generation.
+    rewrite: Option<Rewrite>,
+}
+
+/// The next generation of committed bytes, written beside them (copy on
+/// write) so a reader never sees a mix; see [`DriverIo::reactivate`].
+#[derive(Debug)]
+struct Rewrite {
+    /// Below it, readers get the committed bytes.
+    base_len: usize,
+    /// What the new generation has written, in `buf` (zeros elsewhere).
+    buf: Vec<u8>,
+    written: RangeSet<u64>,
+}
+
 /// The in-memory driver of [`MemResource`].
+///
+/// Generations work as in the file driver: after `reactivate`, writes go to
+/// a separate buffer; reads below the committed length keep getting the
+/// committed bytes (a read stops at that length, so it is one generation);
+/// bytes past it are readable as they are written; `commit` copies the
+/// committed bytes the new generation did not overwrite into it and swaps it
+/// in. All under one lock, so a read is entirely before or after the swap.
 #[derive(Debug)]
 pub struct MemDriver {
-    buf: RwLock<Option<Vec<u8>>>,
+    buf: RwLock<Option<Buffers>>,
     max_len: u64,
 }
 
@@ -67,7 +94,7 @@ fn out_of_memory() -> StorageError {
 impl MemDriver {
     fn empty() -> (Self, DriverState) {
         let driver = Self {
-            buf: RwLock::new(Some(Vec::new())),
+            buf: RwLock::new(Some(Buffers::default())),
             max_len: DEFAULT_MEM_MAX_LEN,
         };
         (driver, DriverState::default())
@@ -96,67 +123,147 @@ impl Driver for MemDriver {
             }
         };
         let driver = Self {
-            buf: RwLock::new(Some(buf)),
+            buf: RwLock::new(Some(Buffers {
+                data: buf,
+                rewrite: None,
+            })),
             max_len: opts.max_len,
         };
         Ok((driver, init))
     }
 }
 
+/// Copies `src[offset..]` into `buf`; returns how many bytes.
+fn copy_out(src: &[u8], offset: u64, buf: &mut [u8]) -> usize {
+    let Ok(start) = usize::try_from(offset) else {
+        return 0;
+    };
+    if start >= src.len() {
+        return 0;
+    }
+    let n = buf.len().min(src.len() - start);
+    buf[..n].copy_from_slice(&src[start..start + n]);
+    n
+}
+
+/// Writes `data` into `buf` at `start`, growing it (zero-filled) as needed.
+fn copy_in(buf: &mut Vec<u8>, start: usize, data: &[u8]) -> StorageResult<()> {
+    let end = start + data.len();
+    if end > buf.len() {
+        buf.try_reserve(end - buf.len())
+            .map_err(|_| out_of_memory())?;
+        buf.resize(end, 0);
+    }
+    buf[start..end].copy_from_slice(data);
+    Ok(())
+}
+
+/// Resizes `buf` to `len` (zero-filled), failing cleanly without memory.
+fn resize(buf: &mut Vec<u8>, len: usize) -> StorageResult<()> {
+    if len > buf.len() {
+        buf.try_reserve(len - buf.len())
+            .map_err(|_| out_of_memory())?;
+    }
+    buf.resize(len, 0);
+    Ok(())
+}
+
+impl MemDriver {
+    fn checked_len(&self, len: u64) -> StorageResult<usize> {
+        if len > self.max_len {
+            return Err(too_large());
+        }
+        usize::try_from(len).map_err(|_| too_large())
+    }
+}
+
 impl DriverIo for MemDriver {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> StorageResult<usize> {
         let guard = self.buf.read();
-        let data = guard.as_ref().ok_or(StorageError::Closed)?;
-        let Ok(start) = usize::try_from(offset) else {
-            return Ok(0);
-        };
-        if start >= data.len() {
-            return Ok(0);
-        }
-        let n = buf.len().min(data.len() - start);
-        buf[..n].copy_from_slice(&data[start..start + n]);
-        Ok(n)
+        let b = guard.as_ref().ok_or(StorageError::Closed)?;
+        Ok(match &b.rewrite {
+            Some(rw) if offset < rw.base_len as u64 => {
+                // One generation per read: stop at the committed end.
+                copy_out(&b.data[..rw.base_len], offset, buf)
+            }
+            Some(rw) => copy_out(&rw.buf, offset, buf),
+            None => copy_out(&b.data, offset, buf),
+        })
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
-        let end = offset + data.len() as u64;
-        if end > self.max_len {
-            return Err(too_large());
-        }
-        let end = usize::try_from(end).map_err(|_| too_large())?;
+        let end = self.checked_len(offset + data.len() as u64)?;
         let start = end - data.len();
         let mut guard = self.buf.write();
-        let buf = guard.as_mut().ok_or(StorageError::Closed)?;
-        if end > buf.len() {
-            buf.try_reserve(end - buf.len())
-                .map_err(|_| out_of_memory())?;
-            buf.resize(end, 0);
+        let b = guard.as_mut().ok_or(StorageError::Closed)?;
+        match &mut b.rewrite {
+            Some(rw) => {
+                copy_in(&mut rw.buf, start, data)?;
+                rw.written.insert(offset..end as u64);
+                Ok(())
+            }
+            None => copy_in(&mut b.data, start, data),
         }
-        buf[start..end].copy_from_slice(data);
-        Ok(())
     }
 
     fn commit(&self, final_len: u64) -> StorageResult<()> {
-        let len = usize::try_from(final_len).map_err(|_| too_large())?;
-        if final_len > self.max_len {
-            return Err(too_large());
-        }
+        let len = self.checked_len(final_len)?;
         let mut guard = self.buf.write();
-        let buf = guard.as_mut().ok_or(StorageError::Closed)?;
-        if len > buf.len() {
-            buf.try_reserve(len - buf.len())
-                .map_err(|_| out_of_memory())?;
+        let b = guard.as_mut().ok_or(StorageError::Closed)?;
+        if let Some(mut rw) = b.rewrite.take() {
+            if rw.written.is_empty() {
+                // Nothing new: the committed bytes stay, at the new length.
+                if let Err(e) = resize(&mut b.data, len) {
+                    b.rewrite = Some(rw);
+                    return Err(e);
+                }
+                return Ok(());
+            }
+            let kept = 0..rw.base_len.min(len) as u64;
+            if let Err(e) = resize(&mut rw.buf, len) {
+                b.rewrite = Some(rw);
+                return Err(e);
+            }
+            for gap in rw.written.gaps(&kept) {
+                let (a, z) = (gap.start as usize, gap.end as usize);
+                rw.buf[a..z].copy_from_slice(&b.data[a..z]);
+            }
+            b.data = rw.buf;
+            return Ok(());
         }
-        buf.resize(len, 0);
-        Ok(())
+        resize(&mut b.data, len)
     }
 
     fn reactivate(&self) -> StorageResult<()> {
+        let mut guard = self.buf.write();
+        let b = guard.as_mut().ok_or(StorageError::Closed)?;
+        if b.rewrite.is_none() {
+            b.rewrite = Some(Rewrite {
+                base_len: b.data.len(),
+                buf: Vec::new(),
+                written: RangeSet::new(),
+            });
+        }
+        Ok(())
+    }
+
+    fn replace(&self, data: &[u8], _durable: bool) -> StorageResult<()> {
+        self.checked_len(data.len() as u64)?;
+        // Copied outside the lock; swapped in under it.
+        let mut fresh = Vec::new();
+        fresh
+            .try_reserve_exact(data.len())
+            .map_err(|_| out_of_memory())?;
+        fresh.extend_from_slice(data);
+        let mut guard = self.buf.write();
+        let b = guard.as_mut().ok_or(StorageError::Closed)?;
+        b.data = fresh;
+        b.rewrite = None;
         Ok(())
     }
 
     fn close(&self) {
-        // Frees the buffer now, even while clones of the resource live on.
+        // Frees the buffers now, even while clones of the resource live on.
         *self.buf.write() = None;
     }
 

@@ -1,14 +1,12 @@
 #![deny(unsafe_code)]
 //! Backends: the generic [`Resource`] state machine and the drivers it runs on.
 
-#[cfg(unix)]
-mod fault;
 mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 mod mmap;
-mod resource;
 #[cfg(not(target_arch = "wasm32"))]
-mod sidecar;
+mod record;
+mod resource;
 
 use std::path::Path;
 
@@ -19,7 +17,7 @@ pub use memory::{MemDriver, MemOptions, MemResource};
 pub use mmap::{MmapDriver, MmapOptions, MmapResource};
 pub use resource::Resource;
 
-use crate::StorageResult;
+use crate::{Recovery, StorageResult};
 
 /// Byte I/O of a backend. [`Resource`] owns the lifecycle, range tracking and
 /// waiters, and calls these under its state lock, so a driver only moves
@@ -44,16 +42,37 @@ pub trait DriverIo: Send + Sync + 'static {
     /// `Io` from truncation or remapping.
     fn commit(&self, final_len: u64) -> StorageResult<()>;
 
-    /// Makes committed storage writable again, keeping its bytes.
+    /// Starts the next generation of committed storage, keeping its bytes.
+    ///
+    /// Until the next [`commit`](Self::commit), reads below the committed
+    /// length must return the committed bytes, unchanged by later writes, and
+    /// no read may return bytes of both generations (stop a read at the
+    /// committed length).
     ///
     /// # Errors
     /// `Io` reopening for writing.
     fn reactivate(&self) -> StorageResult<()>;
 
+    /// Replaces the whole contents with `data` and commits at its length, so
+    /// that readers (and, for files, a crash) see the old contents or the new,
+    /// never a mix. `durable`: the new bytes are on disk before they replace
+    /// the old. The default goes through [`reactivate`](Self::reactivate),
+    /// [`write_at`](Self::write_at) and [`commit`](Self::commit).
+    ///
+    /// # Errors
+    /// As `write_at` and `commit`.
+    fn replace(&self, data: &[u8], durable: bool) -> StorageResult<()> {
+        let _ = durable;
+        self.reactivate()?;
+        self.write_at(0, data)?;
+        self.commit(data.len() as u64)
+    }
+
     /// Releases the storage now. Later reads fail with `Closed`.
     fn close(&self);
 
-    /// Makes written bytes durable (msync for files). No-op in memory.
+    /// Makes written bytes durable (msync and fdatasync for files). No-op in
+    /// memory. Called without the resource's lock, from any thread.
     ///
     /// # Errors
     /// `Io` from the flush.
@@ -63,7 +82,11 @@ pub trait DriverIo: Send + Sync + 'static {
 
     /// Records the available ranges beside the data so a reopen can restore
     /// them (see `MmapOptions::persist_ranges`). `committed` is the final
-    /// length once committed. No-op unless the driver persists ranges.
+    /// length once committed; `epoch` is what [`epoch`](Self::epoch) said
+    /// when the ranges were read: a driver whose storage changed since (a new
+    /// generation) must not record them. Called after [`flush`](Self::flush),
+    /// without the resource's lock, in the order the ranges were read. No-op
+    /// unless the driver persists ranges.
     ///
     /// # Errors
     /// `Io` writing the record.
@@ -71,8 +94,20 @@ pub trait DriverIo: Send + Sync + 'static {
         &self,
         _ranges: &RangeSet<u64>,
         _committed: Option<u64>,
+        _epoch: u64,
     ) -> StorageResult<()> {
         Ok(())
+    }
+
+    /// Whether [`persist_ranges`](Self::persist_ranges) writes anything.
+    fn persists_ranges(&self) -> bool {
+        false
+    }
+
+    /// A number that changes whenever the storage is swapped for a new
+    /// generation. Read under the resource's lock.
+    fn epoch(&self) -> u64 {
+        0
     }
 
     /// Whether enough has been written since the last
@@ -114,4 +149,6 @@ pub struct DriverState {
     /// A write to the committed storage reactivates it instead of failing
     /// with `Committed` (`OpenMode::ReadWrite`).
     pub reopen_on_write: bool,
+    /// Why less was recovered than the storage seemed to hold.
+    pub recovery: Recovery,
 }

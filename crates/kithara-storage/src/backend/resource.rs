@@ -39,12 +39,24 @@
 //!
 //! `tests/loom.rs` checks registration against a concurrent write, a
 //! withdrawal and a cancel under every interleaving (see CONTRIBUTING.md).
+//!
+//! # Checkpoints
+//!
+//! Checkpoints (with persisted ranges) run in two halves: a snapshot of the
+//! ranges under the lock (cheap), then the driver's flush and the record
+//! without any lock, normally on the checkpoint thread (`crate::checkpoint`),
+//! never inside `write_at`. Snapshots are numbered; a record is only written
+//! for a snapshot newer than the last one recorded, so concurrent checkpoints
+//! (the thread's, `flush`, `close`) never put an older record over a newer.
 
 use std::{
     fmt,
     ops::Range,
     path::Path,
-    sync::{Arc, Weak},
+    sync::{
+        atomic::{AtomicBool, AtomicU64 as StdAtomicU64},
+        Arc, Weak,
+    },
 };
 
 use parking_lot::RwLock;
@@ -54,12 +66,14 @@ use tokio_util::sync::CancellationToken;
 use super::{Driver, DriverIo, DriverState};
 use crate::{
     cancel::CancelWatch,
+    checkpoint::{self, Job},
     sync::{AtomicU64, AtomicU8, Mutex, Ordering},
     waiter::{
         block_on_wait, WaitCallback, WaitHandle, WaitOptions, WaitRegistration, WaitResult,
         WaiterHost, WaiterKey, Waiters,
     },
-    AvailabilityObserver, ResourceExt, ResourceStatus, StorageError, StorageResult, WaitOutcome,
+    AvailabilityObserver, Recovery, ResourceExt, ResourceStatus, StorageError, StorageResult,
+    SyncCallback, WaitOutcome,
 };
 
 const FAILED: u8 = 1;
@@ -83,6 +97,10 @@ struct State {
     read_only: bool,
     reopen_on_write: bool,
     waiters: Waiters,
+    /// Changed since the last checkpoint snapshot.
+    dirty: bool,
+    /// Number of the last checkpoint snapshot.
+    snapshots: u64,
 }
 
 impl State {
@@ -102,6 +120,38 @@ impl State {
     fn covers(&self, range: &Range<u64>) -> bool {
         range.is_empty() || self.available.gaps(range).next().is_none()
     }
+
+    /// Marks the resource finished at `len`: every byte below it available,
+    /// every waiter decided.
+    fn finish(&mut self, len: u64) -> Wakes {
+        self.available = RangeSet::new();
+        if len > 0 {
+            self.available.insert(0..len);
+        }
+        self.final_len = Some(len);
+        self.dirty = true;
+        self.waiters
+            .drain()
+            .into_iter()
+            .map(|(range, cb)| {
+                let outcome = if range.start >= len {
+                    WaitOutcome::Eof
+                } else {
+                    WaitOutcome::Ready
+                };
+                (cb, Ok(outcome))
+            })
+            .collect()
+    }
+}
+
+/// What a checkpoint records, read under the state lock.
+struct Snapshot {
+    seq: u64,
+    /// Empty unless the driver persists ranges.
+    ranges: RangeSet<u64>,
+    final_len: Option<u64>,
+    epoch: u64,
 }
 
 /// The lock-protected core of a resource, free of the driver type so that
@@ -131,6 +181,21 @@ impl Shared {
 
     fn cancelled(&self) -> bool {
         self.flags.load(Ordering::Acquire) & CANCELLED != 0
+    }
+
+    /// Whether `reactivate` (or `replace_all`, which starts over the same
+    /// way) is allowed: not closed, not read-only, and not cancelled unless
+    /// committed (complete data may be rewritten after a cancel).
+    fn may_reactivate(&self, st: &State) -> StorageResult<()> {
+        if st.closed {
+            Err(StorageError::Closed)
+        } else if st.read_only {
+            Err(StorageError::ReadOnly)
+        } else if self.cancelled() && st.final_len.is_none() {
+            Err(StorageError::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     /// The error every operation reports once the resource is unhealthy:
@@ -226,6 +291,17 @@ struct Inner<D: DriverIo> {
     driver: D,
     cancel: CancellationToken,
     observer: RwLock<Option<Arc<dyn AvailabilityObserver>>>,
+    recovery: Recovery,
+    // The checkpoint fields decide no waiter: plain std and parking_lot,
+    // outside the loom shim (`crate::sync`).
+    /// Set while a job of this resource waits on the checkpoint thread.
+    queued: AtomicBool,
+    /// `sync_with` callbacks for the next checkpoint job.
+    syncs: parking_lot::Mutex<Vec<SyncCallback>>,
+    /// Number of the last snapshot recorded; held while recording.
+    recorded: parking_lot::Mutex<u64>,
+    /// The same number, readable under the state lock.
+    recorded_seq: StdAtomicU64,
     // Last field: dropped after the rest, unregistering from the token.
     _cancel_watch: CancelWatch,
 }
@@ -237,13 +313,28 @@ struct Inner<D: DriverIo> {
 /// [`MmapResource`](crate::MmapResource) and [`MemResource`](crate::MemResource).
 pub struct Resource<D: DriverIo> {
     inner: Arc<Inner<D>>,
+    /// Shared by the clones only (the checkpoint thread holds `inner` alone):
+    /// its drop is the drop of the last handle, on that handle's thread.
+    _handles: Arc<Handles<D>>,
 }
 
 impl<D: DriverIo> Clone for Resource<D> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
+            _handles: Arc::clone(&self._handles),
         }
+    }
+}
+
+/// Runs [`Inner::release`] when the last handle goes, even while the
+/// checkpoint thread still holds the resource for a moment: the last
+/// checkpoint is written before that drop returns.
+struct Handles<D: DriverIo>(Arc<Inner<D>>);
+
+impl<D: DriverIo> Drop for Handles<D> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 
@@ -296,6 +387,7 @@ impl<D: DriverIo> Resource<D> {
             final_len,
             read_only,
             reopen_on_write,
+            recovery,
         } = init;
         if let Some(len) = final_len {
             available.remove(len..u64::MAX);
@@ -311,6 +403,8 @@ impl<D: DriverIo> Resource<D> {
             read_only,
             reopen_on_write,
             waiters: Waiters::default(),
+            dirty: false,
+            snapshots: 0,
         };
         let shared = Arc::new(Shared {
             flags: AtomicU8::new(0),
@@ -325,14 +419,21 @@ impl<D: DriverIo> Resource<D> {
                 shared.on_cancelled();
             }
         });
+        let inner = Arc::new(Inner {
+            shared,
+            driver,
+            cancel,
+            observer: RwLock::new(observer),
+            recovery,
+            queued: AtomicBool::new(false),
+            syncs: parking_lot::Mutex::new(Vec::new()),
+            recorded: parking_lot::Mutex::new(0),
+            recorded_seq: StdAtomicU64::new(0),
+            _cancel_watch: watch,
+        });
         Self {
-            inner: Arc::new(Inner {
-                shared,
-                driver,
-                cancel,
-                observer: RwLock::new(observer),
-                _cancel_watch: watch,
-            }),
+            _handles: Arc::new(Handles(Arc::clone(&inner))),
+            inner,
         }
     }
 
@@ -352,16 +453,21 @@ impl<D: DriverIo> Resource<D> {
     }
 
     /// Makes the written bytes durable and, with persisted ranges, records
-    /// which ranges they are.
+    /// which ranges they are; see [`ResourceExt::flush`]. Writers and readers
+    /// go on while it waits for the disk.
     ///
     /// # Errors
-    /// `Closed`, or `Io` from the flush.
+    /// `Closed`, or `Io` from the flush or the record.
     pub fn flush(&self) -> StorageResult<()> {
-        let st = self.inner.shared.state.lock();
-        if st.closed {
-            return Err(StorageError::Closed);
+        self.inner.checkpoint()
+    }
+
+    /// Hands a checkpoint to the checkpoint thread, unless one is queued.
+    fn schedule(&self) {
+        if !self.inner.queued.swap(true, Ordering::AcqRel) {
+            let job: Weak<dyn Job> = Arc::downgrade(&self.inner) as Weak<dyn Job>;
+            checkpoint::submit(job);
         }
-        self.inner.checkpoint(&st)
     }
 
     /// The number of waits currently pending (for diagnostics and tests).
@@ -388,34 +494,50 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
             shared.health(&st)?;
             let len = final_len.unwrap_or_else(|| st.high_water());
             self.inner.driver.commit(len)?;
-            st.available.remove(len..u64::MAX);
-            if len > 0 {
-                st.available.insert(0..len);
-            }
-            st.final_len = Some(len);
-            let wakes: Wakes = st
-                .waiters
-                .drain()
-                .into_iter()
-                .map(|(range, cb)| {
-                    let outcome = if range.start >= len {
-                        WaitOutcome::Eof
-                    } else {
-                        WaitOutcome::Ready
-                    };
-                    (cb, Ok(outcome))
-                })
-                .collect();
+            let wakes = st.finish(len);
             shared.publish(&st);
-            // Best effort: the data is committed whether or not the record is.
-            let _ = self.inner.driver.persist_ranges(&st.available, Some(len));
             (len, wakes)
         };
         run(wakes);
+        // The record follows on the checkpoint thread (data first).
+        self.schedule_record();
         if let Some(observer) = self.observer() {
             observer.on_commit(len);
         }
         Ok(())
+    }
+
+    fn replace_all(&self, data: &[u8], durable: bool) -> StorageResult<()> {
+        let shared = &self.inner.shared;
+        let len = data.len() as u64;
+        let wakes = {
+            let mut st = shared.state.lock();
+            shared.may_reactivate(&st)?;
+            self.inner.driver.replace(data, durable)?;
+            st.failed = None;
+            let wakes = st.finish(len);
+            shared.publish(&st);
+            wakes
+        };
+        run(wakes);
+        self.schedule_record();
+        if let Some(observer) = self.observer() {
+            observer.on_commit(len);
+        }
+        Ok(())
+    }
+
+    fn recovery(&self) -> Recovery {
+        self.inner.recovery
+    }
+
+    fn sync_with(&self, callback: SyncCallback) {
+        if self.is_closed() {
+            callback(Err(StorageError::Closed));
+            return;
+        }
+        self.inner.syncs.lock().push(callback);
+        self.schedule();
     }
 
     fn contains_range(&self, range: Range<u64>) -> bool {
@@ -471,15 +593,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     fn reactivate(&self) -> StorageResult<()> {
         let shared = &self.inner.shared;
         let mut st = shared.state.lock();
-        if st.closed {
-            return Err(StorageError::Closed);
-        }
-        if st.read_only {
-            return Err(StorageError::ReadOnly);
-        }
-        if shared.cancelled() && st.final_len.is_none() {
-            return Err(StorageError::Cancelled);
-        }
+        shared.may_reactivate(&st)?;
         if st.final_len.is_some() {
             self.inner.driver.reactivate()?;
             st.final_len = None;
@@ -542,20 +656,25 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
 
     fn close(&self) {
         let shared = &self.inner.shared;
-        let wakes = {
+        let (last, wakes) = {
             let mut st = shared.state.lock();
             if st.closed {
                 return;
             }
-            if st.final_len.is_none() {
-                let _ = self.inner.checkpoint(&st);
-            }
+            let last = self.inner.last_snapshot(&mut st);
             st.closed = true;
             shared.publish(&st);
-            self.inner.driver.close();
-            Shared::drain_with(&mut st, || Err(StorageError::Closed))
+            (
+                last,
+                Shared::drain_with(&mut st, || Err(StorageError::Closed)),
+            )
         };
         run(wakes);
+        // The last checkpoint, here and now (a process may exit right after
+        // `close`), but outside the lock.
+        let result = last.map_or(Ok(()), |snap| self.inner.record(snap));
+        self.inner.driver.close();
+        self.inner.answer_syncs(&result);
     }
 
     fn is_closed(&self) -> bool {
@@ -606,13 +725,14 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
                 .cloned()
                 .unwrap_or_else(|| range.clone());
             let woken = st.waiters.take_within(&span);
+            st.dirty = true;
             shared.publish(&st);
-            if self.inner.driver.checkpoint_due() {
-                // Best effort: a record that fails to update only claims less than is there.
-                let _ = self.inner.checkpoint(&st);
-            }
             woken
         };
+        if self.inner.driver.checkpoint_due() {
+            // On the checkpoint thread: never a disk wait inside `write_at`.
+            self.schedule();
+        }
         for callback in wakes {
             callback(Ok(WaitOutcome::Ready));
         }
@@ -623,27 +743,119 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     }
 }
 
-impl<D: DriverIo> Inner<D> {
-    /// Makes the written bytes durable, then records which ranges they are
-    /// (with persisted ranges): data first, so the record never claims bytes
-    /// that are not on disk.
-    fn checkpoint(&self, st: &State) -> StorageResult<()> {
-        self.driver.flush()?;
-        self.driver.persist_ranges(&st.available, st.final_len)
+impl<D: DriverIo> Resource<D> {
+    /// After a change the record must learn of (commit): a checkpoint on the
+    /// checkpoint thread, if the driver keeps a record.
+    fn schedule_record(&self) {
+        if self.inner.driver.persists_ranges() {
+            self.schedule();
+        }
     }
 }
 
-impl<D: DriverIo> Drop for Inner<D> {
-    fn drop(&mut self) {
-        let wakes = {
+impl<D: DriverIo> Inner<D> {
+    /// Numbers and takes a snapshot of what a checkpoint records. Under the lock.
+    fn snapshot(&self, st: &mut State) -> Snapshot {
+        st.snapshots += 1;
+        st.dirty = false;
+        let ranges = if self.driver.persists_ranges() {
+            st.available.clone()
+        } else {
+            RangeSet::new()
+        };
+        Snapshot {
+            seq: st.snapshots,
+            ranges,
+            final_len: st.final_len,
+            epoch: self.driver.epoch(),
+        }
+    }
+
+    /// The snapshot `close` and drop record, if the record is behind: there
+    /// are changes since the last snapshot, or that one is still being
+    /// recorded (by the checkpoint thread; recording a newer one here waits
+    /// for it, so the record is current when `close` or drop returns).
+    fn last_snapshot(&self, st: &mut State) -> Option<Snapshot> {
+        let in_flight = st.snapshots > self.recorded_seq.load(Ordering::Acquire);
+        ((st.dirty || in_flight) && self.driver.persists_ranges()).then(|| self.snapshot(st))
+    }
+
+    /// Makes the bytes of `snap` durable, then records which ranges they are
+    /// (with persisted ranges): data first, so the record never claims bytes
+    /// that are not on disk. Called without the state lock.
+    fn record(&self, snap: Snapshot) -> StorageResult<()> {
+        self.driver.flush()?;
+        let mut recorded = self.recorded.lock();
+        if snap.seq <= *recorded {
+            // A newer snapshot is recorded already.
+            return Ok(());
+        }
+        self.driver
+            .persist_ranges(&snap.ranges, snap.final_len, snap.epoch)?;
+        *recorded = snap.seq;
+        self.recorded_seq.store(snap.seq, Ordering::Release);
+        Ok(())
+    }
+
+    /// A whole checkpoint: snapshot, flush, record.
+    fn checkpoint(&self) -> StorageResult<()> {
+        let snap = {
             let mut st = self.shared.state.lock();
-            if !st.closed && st.final_len.is_none() {
-                // Dropped without close: keep what a reopen needs.
-                let _ = self.checkpoint(&st);
+            if st.closed {
+                return Err(StorageError::Closed);
             }
+            self.snapshot(&mut st)
+        };
+        self.record(snap)
+    }
+
+    /// Calls the pending `sync_with` callbacks with `result`.
+    fn answer_syncs(&self, result: &StorageResult<()>) {
+        let syncs = std::mem::take(&mut *self.syncs.lock());
+        for callback in syncs {
+            callback(result.clone());
+        }
+    }
+}
+
+impl<D: DriverIo> Job for Inner<D> {
+    fn run(&self) {
+        // Cleared first: a write after this point queues the next job.
+        self.queued.store(false, Ordering::Release);
+        let syncs = std::mem::take(&mut *self.syncs.lock());
+        let snap = {
+            let mut st = self.shared.state.lock();
+            (!st.closed).then(|| self.snapshot(&mut st))
+        };
+        #[cfg(feature = "test-hooks")]
+        checkpoint::hooks::before_record();
+        let result = snap.map_or(Err(StorageError::Closed), |snap| self.record(snap));
+        for callback in syncs {
+            callback(result.clone());
+        }
+    }
+}
+
+impl<D: DriverIo> Inner<D> {
+    /// The last handle is gone: record what a reopen needs (unless closed),
+    /// and fail the waiters nobody can decide any more.
+    fn release(&self) {
+        let (last, wakes) = {
+            let mut st = self.shared.state.lock();
+            // Dropped without close: keep what a reopen needs.
+            let last = if st.closed {
+                None
+            } else {
+                self.last_snapshot(&mut st)
+            };
             // Nobody can decide the waiters that are left.
-            Shared::drain_with(&mut st, || Err(StorageError::Closed))
+            (
+                last,
+                Shared::drain_with(&mut st, || Err(StorageError::Closed)),
+            )
         };
         run(wakes);
+        let result = last.map_or(Ok(()), |snap| self.record(snap));
+        self.answer_syncs(&result);
     }
 }

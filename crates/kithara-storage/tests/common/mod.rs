@@ -84,3 +84,99 @@ pub fn run_child(child: &str, shell_prefix: &str, env: (&str, &Path), marker: &s
     );
     assert!(stdout.contains(marker), "{stdout}");
 }
+
+/// A small file system mounted for one test (tmpfs, or ext4 on a loop
+/// device), unmounted on drop. Mounting needs root; where it is refused the
+/// test fails with a clear message instead of skipping.
+#[cfg(target_os = "linux")]
+pub struct Mount {
+    dir: tempfile::TempDir,
+    image: Option<std::path::PathBuf>,
+}
+
+#[cfg(target_os = "linux")]
+impl Mount {
+    /// A tmpfs of `size` (e.g. `"16m"`).
+    pub fn tmpfs(size: &str) -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        Self::mounted(dir, None, out, "tmpfs")
+    }
+
+    /// An ext4 file system of `mib` MiB with 4 KiB blocks, on a loop device.
+    pub fn ext4(mib: u64) -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let image = std::path::PathBuf::from(format!("{}.img", dir.path().display()));
+        let file = std::fs::File::create(&image).unwrap();
+        file.set_len(mib << 20).unwrap();
+        let mkfs = Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-b", "4096", "-m", "0"])
+            .arg(&image)
+            .output();
+        let made = mkfs.as_ref().is_ok_and(|o| o.status.success());
+        assert!(
+            made,
+            "cannot make an ext4 image for this test (mkfs.ext4 from e2fsprogs is needed): {mkfs:?}"
+        );
+        let out = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(dir.path())
+            .output();
+        Self::mounted(dir, Some(image), out, "ext4 (loop)")
+    }
+
+    fn mounted(
+        dir: tempfile::TempDir,
+        image: Option<std::path::PathBuf>,
+        out: std::io::Result<std::process::Output>,
+        what: &str,
+    ) -> Self {
+        let ok = out.as_ref().is_ok_and(|o| o.status.success());
+        if !ok {
+            if let Some(image) = &image {
+                let _ = std::fs::remove_file(image);
+            }
+            panic!(
+                "cannot mount a {what} for this test; it needs root and permission to mount \
+                 (run the tests as root, or in a container with CAP_SYS_ADMIN): {out:?}"
+            );
+        }
+        Self { dir, image }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Free blocks of the file system, in bytes (`statvfs`).
+    pub fn free_bytes(&self) -> u64 {
+        let st = rustix::fs::statvfs(self.dir.path()).unwrap();
+        st.f_bfree * st.f_frsize
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+        if let Some(image) = &self.image {
+            let _ = std::fs::remove_file(image);
+        }
+    }
+}
+
+/// Disk allocated to `path` (`st_blocks * 512`).
+#[cfg(unix)]
+pub fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+/// The OS error number of an `Io` error.
+pub fn errno(e: &kithara_storage::StorageError) -> Option<i32> {
+    e.errno()
+}

@@ -7,14 +7,19 @@
 //! faulting address (so the copy can finish) and records the fault; the copy
 //! then reports `EIO`. A `SIGBUS` anywhere else goes to the previous handler,
 //! or kills the process as it would have without us.
+//!
+//! The handler calls only async-signal-safe functions (`mmap`, `sigaction`,
+//! `signal`) and reads only atomics: the page size it needs is read once at
+//! install, never with `sysconf` inside the handler.
 #![allow(unsafe_code)]
 
+use super::page_size;
 use std::{
     io,
     mem::MaybeUninit,
     ptr,
     sync::{
-        atomic::{compiler_fence, AtomicBool, AtomicPtr, Ordering},
+        atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering},
         Once,
     },
 };
@@ -29,15 +34,17 @@ thread_local! {
 
 static INSTALL: Once = Once::new();
 static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
+/// The page size, stored by `install` before the handler is installed.
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    if IN_COPY.with(|c| c.load(Ordering::SeqCst)) {
+    let page = PAGE_SIZE.load(Ordering::Relaxed);
+    if page != 0 && IN_COPY.with(|c| c.load(Ordering::SeqCst)) {
         // SAFETY: `info` is the kernel's siginfo for this SIGBUS; `si_addr` is
         // the faulting address. Mapping one anonymous page over it with
         // MAP_FIXED replaces only that page of our own mapping; mmap is
         // async-signal-safe on Linux and the BSDs.
         unsafe {
-            let page = libc::sysconf(libc::_SC_PAGESIZE) as usize;
             let addr = ((*info).si_addr() as usize) & !(page - 1);
             let mapped = libc::mmap(
                 addr as *mut libc::c_void,
@@ -77,6 +84,11 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 
 fn install() {
     INSTALL.call_once(|| {
+        // Read here, outside any signal context, for the handler to use.
+        PAGE_SIZE.store(
+            usize::try_from(page_size()).unwrap_or(4096),
+            Ordering::Relaxed,
+        );
         // SAFETY: a zeroed sigaction is a valid "empty" action to fill in;
         // the handler only does async-signal-safe work; the old action is
         // leaked into PREVIOUS so the handler can always reach it.
@@ -114,4 +126,20 @@ pub(crate) fn guarded<T>(copy: impl FnOnce() -> T) -> io::Result<T> {
         return Err(io::Error::from_raw_os_error(libc::EIO));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handler_uses_the_page_size_cached_at_install() {
+        guarded(|| ()).unwrap();
+        let cached = PAGE_SIZE.load(Ordering::Relaxed);
+        assert_ne!(cached, 0, "no page size for the handler after install");
+        assert_eq!(cached as u64, page_size());
+        // SAFETY: sysconf only reads a constant; compared outside any handler.
+        let os = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        assert_eq!(cached as i64, os as i64);
+    }
 }

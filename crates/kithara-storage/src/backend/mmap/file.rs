@@ -1,0 +1,424 @@
+//! [`MappedFile`]: one open file, its mapping, and which of its pages this
+//! handle knows to hold disk blocks.
+//!
+//! # Sparse growth
+//!
+//! The file grows with `set_len` only, so its length costs no disk. Disk is
+//! spent only on the pages a write touches, and a page gets its blocks from a
+//! `pwrite`, never from a page fault:
+//!
+//! - a write that touches a page not known to hold blocks goes to the file
+//!   with `pwrite`, widened to whole pages (the bytes around it are read and
+//!   written back unchanged), which allocates as it writes and reports ENOSPC
+//!   as an error. Afterwards its pages hold blocks;
+//! - only writes whose pages all hold blocks are copied into the mapping, so
+//!   a page fault never needs a new block (which on a full disk is SIGBUS).
+//!   `fallocate` is not enough for that: on a nearly full ext4, a store
+//!   through the mapping into fallocated (unwritten) blocks still raises
+//!   SIGBUS, while one into written blocks does not;
+//! - if the `pwrite` fails, the pages of its range that were holes before are
+//!   punched out again (ext4 keeps what a partial write allocated), so a
+//!   failed write leaves no blocks behind. Pages that held data before are
+//!   never punched. Which pages are holes is known without asking the file
+//!   system on every write: this handle is the file's only writer, so what
+//!   the file system reported at open plus what it wrote since is exact.
+//!
+//! Reads of pages that are not known to hold blocks use `pread` instead of the
+//! mapping: a file system such as tmpfs allocates a page when a hole is read
+//! through a shared mapping, and a full one raises SIGBUS instead.
+//!
+//! Concurrency: the driver holds its mapping lock around every call (read for
+//! [`read`](MappedFile::read) and [`write_file`](MappedFile::write_file), write for
+//! everything that takes `&mut self`), and the resource serializes all writes
+//! under its state lock, so `blocks` is only contended by readers.
+#![deny(unsafe_code)]
+
+use std::{
+    fs::File,
+    io,
+    ops::Range,
+    path::{Path, PathBuf},
+    ptr,
+    sync::Arc,
+};
+
+use memmap2::MmapRaw;
+use parking_lot::RwLock;
+use rangemap::RangeSet;
+
+use crate::{error::IoContext, sys, StorageError, StorageResult};
+
+/// `range` widened to whole pages.
+fn pages_around(range: &Range<u64>) -> Range<u64> {
+    let page = sys::page_size();
+    let start = range.start / page * page;
+    let end = range.end.div_ceil(page).saturating_mul(page);
+    start..end
+}
+
+/// The whole pages inside `range`.
+fn pages_within(range: &Range<u64>) -> Range<u64> {
+    let page = sys::page_size();
+    let start = range.start.div_ceil(page).saturating_mul(page);
+    let end = range.end / page * page;
+    start..end.max(start)
+}
+
+/// Which pages hold disk blocks. Known exactly because this handle is the
+/// file's only writer: learned from the file system at open (and after a
+/// commit), then kept up to date by every write.
+#[derive(Debug, Default)]
+struct Blocks {
+    /// Pages that hold blocks: writes to them may go through the mapping.
+    pages: RangeSet<u64>,
+    /// Pages that hold *some* blocks (a file system block smaller than a
+    /// page, seen at open): never punched, and written with `pwrite`.
+    partial: RangeSet<u64>,
+}
+
+impl Blocks {
+    /// From the data ranges the file system reports (`None`: it cannot tell,
+    /// so every page of `len` bytes is taken to hold blocks).
+    fn learn(data: Option<Vec<Range<u64>>>, len: u64) -> Self {
+        let Some(data) = data else {
+            return Self {
+                pages: std::iter::once(pages_around(&(0..len))).collect(),
+                partial: RangeSet::new(),
+            };
+        };
+        let mut blocks = Self::default();
+        for d in &data {
+            let within = pages_within(d);
+            if !within.is_empty() {
+                blocks.pages.insert(within);
+            }
+            blocks.partial.insert(pages_around(d));
+        }
+        for whole in blocks.pages.iter().cloned().collect::<Vec<_>>() {
+            blocks.partial.remove(whole);
+        }
+        blocks
+    }
+
+    fn covers(&self, range: &Range<u64>) -> bool {
+        range.is_empty() || self.pages.gaps(range).next().is_none()
+    }
+
+    /// The pages of `pages` without blocks: what a failed write there must
+    /// give back.
+    fn holes(&self, pages: &Range<u64>) -> Vec<Range<u64>> {
+        let mut holes = RangeSet::new();
+        for gap in self.pages.gaps(pages) {
+            holes.insert(gap);
+        }
+        for partial in self.partial.overlapping(pages) {
+            holes.remove(partial.clone());
+        }
+        holes.into_iter().collect()
+    }
+
+    /// The file is now `len` bytes: pages past it are gone.
+    fn truncate(&mut self, len: u64) {
+        let kept = pages_around(&(0..len)).end;
+        self.pages.remove(kept..u64::MAX);
+        self.partial.remove(kept..u64::MAX);
+    }
+
+    /// `pages` now hold blocks (whole pages, just written).
+    fn insert(&mut self, pages: Range<u64>) {
+        self.partial.remove(pages.clone());
+        self.pages.insert(pages);
+    }
+}
+
+/// Gives back the blocks of `holes` after a failed write.
+fn punch(file: &File, holes: &[Range<u64>]) {
+    for hole in holes {
+        // Best effort: the error that matters is the one being returned.
+        let _ = sys::punch_hole(file, hole.start, hole.end - hole.start);
+    }
+}
+
+/// One open file, mapped, with the pages it knows hold blocks.
+pub(super) struct MappedFile {
+    file: Arc<File>,
+    map: Option<Arc<MmapRaw>>,
+    len: u64,
+    writable: bool,
+    /// Where the file is, for error messages.
+    path: PathBuf,
+    blocks: RwLock<Blocks>,
+}
+
+impl std::fmt::Debug for MappedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedFile")
+            .field("path", &self.path)
+            .field("len", &self.len)
+            .field("writable", &self.writable)
+            .finish_non_exhaustive()
+    }
+}
+
+fn map(file: &File, path: &Path, len: u64, writable: bool) -> StorageResult<Option<Arc<MmapRaw>>> {
+    if len == 0 {
+        return Ok(None);
+    }
+    let Ok(len) = usize::try_from(len) else {
+        return Err(StorageError::io(
+            io::ErrorKind::FileTooLarge.into(),
+            "mmap",
+            Some(path.to_path_buf()),
+        ));
+    };
+    let mut opts = memmap2::MmapOptions::new();
+    opts.len(len);
+    let map = if writable {
+        opts.map_raw(file)
+    } else {
+        opts.map_raw_read_only(file)
+    };
+    Ok(Some(Arc::new(map.ctx("mmap", path)?)))
+}
+
+impl MappedFile {
+    /// Maps an existing file at its current length; learns which of its pages
+    /// hold blocks from the file system (all of them, if it cannot tell).
+    pub(super) fn open(file: File, path: &Path, writable: bool) -> StorageResult<Self> {
+        if writable {
+            sys::make_sparse(&file).ctx("fsctl", path)?;
+        }
+        let len = file.metadata().ctx("fstat", path)?.len();
+        let blocks = Blocks::learn(sys::data_ranges(&file, 0..len), len);
+        Ok(Self {
+            map: map(&file, path, len, writable)?,
+            file: Arc::new(file),
+            len,
+            writable,
+            path: path.to_path_buf(),
+            blocks: RwLock::new(blocks),
+        })
+    }
+
+    /// Makes an empty, writable `file` `len` bytes long, sparse, and maps it.
+    pub(super) fn create(file: File, path: &Path, len: u64) -> StorageResult<Self> {
+        sys::make_sparse(&file).ctx("fsctl", path)?;
+        file.set_len(len).ctx("ftruncate", path)?;
+        Ok(Self {
+            map: map(&file, path, len, true)?,
+            file: Arc::new(file),
+            len,
+            writable: true,
+            path: path.to_path_buf(),
+            blocks: RwLock::new(Blocks::default()),
+        })
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Mapped for writing (active), not sealed by a commit.
+    pub(super) fn writable(&self) -> bool {
+        self.writable
+    }
+
+    pub(super) fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records that the file now lives at `path` (after a rename).
+    pub(super) fn moved_to(&mut self, path: &Path) {
+        self.path = path.to_path_buf();
+    }
+
+    /// What a checkpoint needs to make the written bytes durable.
+    pub(super) fn sync_handles(&self) -> (Option<Arc<MmapRaw>>, Arc<File>) {
+        (self.map.clone(), Arc::clone(&self.file))
+    }
+
+    /// Copies bytes at `offset` into `buf`; returns how many (up to the end
+    /// of the file). `Err` with `EIO` if the file shrank under the mapping.
+    pub(super) fn read(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset >= self.len {
+            return Ok(0);
+        }
+        let n = usize::try_from(self.len - offset).map_or(buf.len(), |left| left.min(buf.len()));
+        let buf = &mut buf[..n];
+        let range = offset..offset + n as u64;
+        let mapped = self.blocks.read().covers(&pages_around(&range));
+        match &self.map {
+            Some(map) if mapped => {
+                // Both fit in usize: the mapping is `len` bytes.
+                let start = offset as usize;
+                let src = map.as_ptr();
+                sys::guarded(|| {
+                    #[allow(unsafe_code)]
+                    // SAFETY: `start + n <= len == map.len()`, checked above;
+                    // `map` stays mapped while we hold the Arc; `buf` is ours.
+                    unsafe {
+                        ptr::copy_nonoverlapping(src.add(start), buf.as_mut_ptr(), n);
+                    }
+                })?;
+                Ok(n)
+            }
+            // Holes read as zeros through `pread`, allocating nothing.
+            _ => sys::read_at(&self.file, buf, offset),
+        }
+    }
+
+    /// Writes `data` at `offset` (inside the file: grow first): through the
+    /// mapping if every page it touches holds blocks already, else with
+    /// [`write_file`](Self::write_file).
+    pub(super) fn write_mapped(&mut self, offset: u64, data: &[u8]) -> StorageResult<()> {
+        let range = offset..offset + data.len() as u64;
+        if !self.blocks.read().covers(&pages_around(&range)) {
+            return self.write_file(offset, data);
+        }
+        let Some(map) = &self.map else {
+            return Err(StorageError::Closed);
+        };
+        // Both fit in usize: `grow` checked the end against the mapping.
+        let start = offset as usize;
+        let dst = map.as_mut_ptr();
+        sys::guarded(|| {
+            #[allow(unsafe_code)]
+            // SAFETY: `start + data.len() <= len == map.len()` (the caller grew
+            // the file first); `&mut self` under the driver's write lock means
+            // no other copy touches the mapping; the pages hold blocks.
+            unsafe {
+                ptr::copy_nonoverlapping(data.as_ptr(), dst.add(start), data.len());
+            }
+        })
+        .ctx("write", &self.path)
+    }
+
+    /// Writes `data` at `offset` with `pwrite`, widened to whole pages where
+    /// it touches pages without blocks (the bytes around it are read back and
+    /// written unchanged), so every page it touches then holds blocks and
+    /// later writes to it can go through the mapping. Needs only shared
+    /// access: the mapping sees the bytes through the page cache. A failed
+    /// write gives back the blocks it took in pages that were holes before.
+    pub(super) fn write_file(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
+        let range = offset..offset + data.len() as u64;
+        let pages = pages_around(&range);
+        let holes = {
+            let blocks = self.blocks.read();
+            if blocks.covers(&pages) {
+                drop(blocks);
+                return sys::write_all_at(&self.file, data, offset).ctx("write", &self.path);
+            }
+            blocks.holes(&pages)
+        };
+        let whole = pages.start..pages.end.min(self.len);
+        let result = if whole == range {
+            sys::write_all_at(&self.file, data, offset)
+        } else {
+            self.write_widened(&whole, offset, data)
+        };
+        if let Err(e) = result {
+            punch(&self.file, &holes);
+            return Err(StorageError::io(e, "write", Some(self.path.clone())));
+        }
+        self.blocks.write().insert(pages);
+        Ok(())
+    }
+
+    /// `pwrite` of `whole` (a page-aligned range around `offset..`), with
+    /// `data` at `offset` and the file's current bytes around it.
+    fn write_widened(&self, whole: &Range<u64>, offset: u64, data: &[u8]) -> io::Result<()> {
+        let head = usize::try_from(offset - whole.start).unwrap_or(0);
+        let tail_start = head + data.len();
+        let len = usize::try_from(whole.end - whole.start).unwrap_or(tail_start);
+        let mut buf = vec![0u8; len];
+        if head > 0 {
+            sys::read_at(&self.file, &mut buf[..head], whole.start)?;
+        }
+        buf[head..tail_start].copy_from_slice(data);
+        if tail_start < len {
+            let at = offset + data.len() as u64;
+            sys::read_at(&self.file, &mut buf[tail_start..], at)?;
+        }
+        sys::write_all_at(&self.file, &buf, whole.start)
+    }
+
+    /// Lengthens the file (sparse) and its mapping to at least `end`: double
+    /// the current length, or `end` if that is more.
+    pub(super) fn grow(&mut self, end: u64, min_len: u64) -> StorageResult<()> {
+        let doubled = if self.len == 0 {
+            min_len
+        } else {
+            self.len.saturating_mul(2)
+        };
+        self.set_len(end.max(doubled))
+    }
+
+    /// Sets the file's length (sparse when longer) and maps it afresh.
+    pub(super) fn set_len(&mut self, len: u64) -> StorageResult<()> {
+        if usize::try_from(len).is_err() {
+            return Err(StorageError::io(
+                io::ErrorKind::FileTooLarge.into(),
+                "mmap",
+                Some(self.path.clone()),
+            ));
+        }
+        self.map = None;
+        if len != self.len {
+            self.file.set_len(len).ctx("ftruncate", &self.path)?;
+        }
+        if len < self.len {
+            self.blocks.write().truncate(len);
+        }
+        self.len = len;
+        self.map = map(&self.file, &self.path, len, self.writable)?;
+        Ok(())
+    }
+
+    /// Maps the file afresh at its current length, read-only; learns its
+    /// blocks again (for after a copy or a rename).
+    pub(super) fn seal(&mut self) -> StorageResult<()> {
+        self.map = None;
+        self.writable = false;
+        self.len = self.file.metadata().ctx("fstat", &self.path)?.len();
+        *self.blocks.write() = Blocks::learn(sys::data_ranges(&self.file, 0..self.len), self.len);
+        self.map = map(&self.file, &self.path, self.len, false)?;
+        Ok(())
+    }
+
+    /// Drops the mapping (after the file shrank under it); reads fail until
+    /// [`remap`](Self::remap).
+    pub(super) fn unmap(&mut self) {
+        self.map = None;
+    }
+
+    /// Maps the file afresh at its current length, keeping its access mode.
+    pub(super) fn remap(&mut self) -> StorageResult<()> {
+        self.map = None;
+        self.len = self.file.metadata().ctx("fstat", &self.path)?.len();
+        self.blocks.write().truncate(self.len);
+        self.map = map(&self.file, &self.path, self.len, self.writable)?;
+        Ok(())
+    }
+
+    /// Copies into `self` the bytes of `from` in `range`, skipping holes.
+    /// Only before [`seal`](Self::seal), which learns the new blocks.
+    pub(super) fn copy_from(&self, from: &MappedFile, range: Range<u64>) -> StorageResult<()> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        sys::copy_range(&from.file, &self.file, range).ctx("write", &self.path)
+    }
+}
+
+/// Makes what was written through `map` and to `file` durable: msync, then
+/// fdatasync (which also covers `pwrite`s and the file's length).
+pub(super) fn sync(map: Option<&MmapRaw>, file: &File, path: &Path) -> StorageResult<()> {
+    if let Some(map) = map {
+        map.flush().ctx("msync", path)?;
+    }
+    file.sync_data().ctx("fsync", path)
+}

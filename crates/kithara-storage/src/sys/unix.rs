@@ -1,0 +1,163 @@
+//! Unix: hole punching on Linux (`fallocate(PUNCH_HOLE)`), `SEEK_DATA` and
+//! `SEEK_HOLE` on Linux, macOS and FreeBSD, positional I/O through std's `FileExt`.
+#![deny(unsafe_code)]
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io,
+    ops::Range,
+    os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt},
+    path::Path,
+};
+
+pub(crate) use super::sigbus::guarded;
+use super::{birth, FileId};
+
+pub(crate) const EIO: i32 = libc::EIO;
+pub(crate) const EISDIR: i32 = libc::EISDIR;
+
+pub(super) fn query_page_size() -> u64 {
+    #[allow(unsafe_code)]
+    // SAFETY: sysconf reads a constant of the process; no memory is passed.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(page).ok().filter(|&p| p > 0).unwrap_or(4096)
+}
+
+fn id_of(meta: &fs::Metadata) -> FileId {
+    FileId {
+        volume: meta.dev(),
+        index: meta.ino(),
+        birth: birth(meta),
+    }
+}
+
+pub(super) fn file_id(file: &File) -> io::Result<FileId> {
+    Ok(id_of(&file.metadata()?))
+}
+
+pub(super) fn path_id(path: &Path) -> io::Result<FileId> {
+    Ok(id_of(&fs::metadata(path)?))
+}
+
+/// Unix files are sparse by nature: nothing to ask for.
+pub(crate) fn make_sparse(_file: &File) -> io::Result<()> {
+    Ok(())
+}
+
+/// Gives back the disk blocks of `len` bytes at `offset` (they read as zeros
+/// afterwards). `Ok(false)` where the file system cannot.
+pub(crate) fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::{fs::FallocateFlags, io::Errno};
+        let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+        match rustix::fs::fallocate(file, flags, offset, len) {
+            Ok(()) => Ok(true),
+            Err(e) if e == Errno::OPNOTSUPP || e == Errno::NOSYS => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, offset, len);
+        Ok(false)
+    }
+}
+
+/// The parts of `range` that hold data (disk blocks, or dirty pages not yet
+/// written back), in order; `None` when the file system cannot tell, in which
+/// case callers must assume all of it does.
+pub(crate) fn data_ranges(file: &File, range: Range<u64>) -> Option<Vec<Range<u64>>> {
+    let mut out = Vec::new();
+    let mut at = range.start;
+    while at < range.end {
+        let Some(data) = seek_data(file, at)? else {
+            break;
+        };
+        if data >= range.end {
+            break;
+        }
+        let hole = seek_hole(file, data)?.min(range.end);
+        if hole <= data {
+            // A file system that answers nonsense: trust nothing it said.
+            return None;
+        }
+        out.push(data..hole);
+        at = hole;
+    }
+    Some(out)
+}
+
+/// `lseek(SEEK_DATA)`: `Some(None)` past the last data, `None` if unsupported.
+fn seek_data(file: &File, from: u64) -> Option<Option<u64>> {
+    match lseek(file, from, Whence::Data) {
+        Ok(at) => Some(Some(at)),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Some(None),
+        Err(_) => None,
+    }
+}
+
+/// `lseek(SEEK_HOLE)`: the end of the data that starts at `from`.
+fn seek_hole(file: &File, from: u64) -> Option<u64> {
+    lseek(file, from, Whence::Hole).ok()
+}
+
+enum Whence {
+    Data,
+    Hole,
+}
+
+#[cfg(target_os = "linux")]
+fn lseek(file: &File, from: u64, whence: Whence) -> io::Result<u64> {
+    use rustix::fs::SeekFrom;
+    let pos = match whence {
+        Whence::Data => SeekFrom::Data(from),
+        Whence::Hole => SeekFrom::Hole(from),
+    };
+    Ok(rustix::fs::seek(file, pos)?)
+}
+
+#[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+fn lseek(file: &File, from: u64, whence: Whence) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let whence = match whence {
+        Whence::Data => libc::SEEK_DATA,
+        Whence::Hole => libc::SEEK_HOLE,
+    };
+    let from =
+        libc::off_t::try_from(from).map_err(|_| io::Error::from_raw_os_error(libc::ENXIO))?;
+    #[allow(unsafe_code)]
+    // SAFETY: lseek on a descriptor we own; it only moves the file offset,
+    // which this crate never uses (all I/O is positional).
+    let at = unsafe { libc::lseek(file.as_raw_fd(), from, whence) };
+    u64::try_from(at).map_err(|_| io::Error::last_os_error())
+}
+
+#[cfg(not(any(target_os = "linux", target_vendor = "apple", target_os = "freebsd")))]
+fn lseek(_file: &File, _from: u64, _whence: Whence) -> io::Result<u64> {
+    Err(io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `pwrite` all of `data` at `offset`; ENOSPC and EFBIG come back as errors.
+pub(crate) fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    file.write_all_at(data, offset)
+}
+
+/// `pread` into `buf` at `offset` until it is full or the file ends; returns
+/// how many bytes were read.
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    super::read_full(buf, offset, |part, at| file.read_at(part, at))
+}
+
+/// Creates `path` for reading and writing, failing if anything (a file or a
+/// symlink) is already there; the mode is 0666 less the umask, as for any
+/// file the process creates.
+pub(crate) fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o666)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}

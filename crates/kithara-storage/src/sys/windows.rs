@@ -1,0 +1,177 @@
+//! Windows: NTFS sparse files (`FSCTL_SET_SPARSE`), `FSCTL_SET_ZERO_DATA` to
+//! give blocks back, `FSCTL_QUERY_ALLOCATED_RANGES` to find them, file
+//! identity from `GetFileInformationByHandle`.
+//!
+//! As on Unix, the file driver gives fresh pages their blocks with `WriteFile`
+//! (which fails cleanly with `ERROR_DISK_FULL`), never through the mapping.
+#![deny(unsafe_code)]
+
+use std::{
+    fs::{File, OpenOptions},
+    io, mem,
+    ops::Range,
+    os::windows::{
+        fs::{FileExt, OpenOptionsExt},
+        io::AsRawHandle,
+    },
+    path::Path,
+    ptr,
+};
+
+use windows_sys::Win32::{
+    Storage::FileSystem::{
+        GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, FILE_FLAG_OPEN_REPARSE_POINT,
+    },
+    System::{
+        Ioctl::{
+            FILE_ALLOCATED_RANGE_BUFFER, FILE_ZERO_DATA_INFORMATION, FSCTL_QUERY_ALLOCATED_RANGES,
+            FSCTL_SET_SPARSE, FSCTL_SET_ZERO_DATA,
+        },
+        IO::DeviceIoControl,
+    },
+};
+
+use super::{birth, FileId};
+
+// The POSIX numbers the rest of the crate reports for these conditions.
+pub(crate) const EIO: i32 = 5;
+pub(crate) const EISDIR: i32 = 21;
+
+const ERROR_MORE_DATA: i32 = 234;
+
+pub(super) fn query_page_size() -> u64 {
+    // 4 KiB on every architecture Windows runs on (x64, arm64).
+    4096
+}
+
+/// `DeviceIoControl` with plain in and out buffers; returns the bytes written to `out`.
+fn ioctl<I, O>(file: &File, code: u32, input: Option<&I>, out: &mut [O]) -> io::Result<usize> {
+    let (in_ptr, in_len) = match input {
+        Some(i) => ((i as *const I).cast(), mem::size_of::<I>()),
+        None => (ptr::null(), 0),
+    };
+    let mut returned = 0u32;
+    #[allow(unsafe_code)]
+    // SAFETY: the handle is open for the call's duration; the buffers are
+    // valid for the lengths passed; no OVERLAPPED (synchronous handle).
+    let ok = unsafe {
+        DeviceIoControl(
+            file.as_raw_handle(),
+            code,
+            in_ptr,
+            u32::try_from(in_len).unwrap_or(0),
+            out.as_mut_ptr().cast(),
+            u32::try_from(mem::size_of_val(out)).unwrap_or(u32::MAX),
+            &mut returned,
+            ptr::null_mut(),
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(returned as usize)
+}
+
+pub(super) fn file_id(file: &File) -> io::Result<FileId> {
+    #[allow(unsafe_code)]
+    // SAFETY: an all-zero BY_HANDLE_FILE_INFORMATION is valid plain data.
+    let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { mem::zeroed() };
+    #[allow(unsafe_code)]
+    // SAFETY: the handle is open; `info` is a valid out pointer.
+    let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle(), &mut info) };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(FileId {
+        volume: u64::from(info.dwVolumeSerialNumber),
+        index: (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+        birth: birth(&file.metadata()?),
+    })
+}
+
+pub(super) fn path_id(path: &Path) -> io::Result<FileId> {
+    // Opening with no access rights is allowed even when another handle
+    // denies sharing; it is enough to ask for the identity.
+    let file = OpenOptions::new().access_mode(0).open(path)?;
+    file_id(&file)
+}
+
+/// Marks `file` sparse, so growing it and leaving gaps costs no disk.
+pub(crate) fn make_sparse(file: &File) -> io::Result<()> {
+    ioctl::<(), u8>(file, FSCTL_SET_SPARSE, None, &mut []).map(drop)
+}
+
+/// Gives back the blocks of `len` bytes at `offset` (NTFS frees whole
+/// sparse units of 64 KiB; the rest is zeroed).
+pub(crate) fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    let range = FILE_ZERO_DATA_INFORMATION {
+        FileOffset: i64::try_from(offset).unwrap_or(i64::MAX),
+        BeyondFinalZero: i64::try_from(offset.saturating_add(len)).unwrap_or(i64::MAX),
+    };
+    ioctl::<_, u8>(file, FSCTL_SET_ZERO_DATA, Some(&range), &mut [])?;
+    Ok(true)
+}
+
+/// The allocated parts of `range`; `None` if the volume cannot tell.
+pub(crate) fn data_ranges(file: &File, range: Range<u64>) -> Option<Vec<Range<u64>>> {
+    let mut out = Vec::new();
+    let mut at = range.start;
+    while at < range.end {
+        let query = FILE_ALLOCATED_RANGE_BUFFER {
+            FileOffset: i64::try_from(at).ok()?,
+            Length: i64::try_from(range.end - at).ok()?,
+        };
+        let mut found = [FILE_ALLOCATED_RANGE_BUFFER {
+            FileOffset: 0,
+            Length: 0,
+        }; 64];
+        let (n, more) = match ioctl(file, FSCTL_QUERY_ALLOCATED_RANGES, Some(&query), &mut found) {
+            Ok(bytes) => (bytes / mem::size_of::<FILE_ALLOCATED_RANGE_BUFFER>(), false),
+            Err(e) if e.raw_os_error() == Some(ERROR_MORE_DATA) => (found.len(), true),
+            Err(_) => return None,
+        };
+        for r in &found[..n] {
+            let start = u64::try_from(r.FileOffset).ok()?;
+            let end = start.checked_add(u64::try_from(r.Length).ok()?)?;
+            out.push(start.max(range.start)..end.min(range.end));
+            at = end;
+        }
+        if !more || n == 0 {
+            break;
+        }
+    }
+    Some(out)
+}
+
+/// Writes all of `data` at `offset`; a full disk is `ERROR_DISK_FULL`.
+pub(crate) fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        match file.seek_write(&data[done..], offset + done as u64)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => done += n,
+        }
+    }
+    Ok(())
+}
+
+/// Reads into `buf` at `offset` until it is full or the file ends.
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    super::read_full(buf, offset, |part, at| file.seek_read(part, at))
+}
+
+/// Creates `path` for reading and writing, failing if anything is there; a
+/// reparse point (symlink) at `path` is not followed.
+pub(crate) fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path)
+}
+
+/// Windows refuses to truncate a mapped file, so a copy cannot fault.
+pub(crate) fn guarded<T>(copy: impl FnOnce() -> T) -> io::Result<T> {
+    Ok(copy())
+}

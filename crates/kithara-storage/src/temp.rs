@@ -1,0 +1,129 @@
+#![forbid(unsafe_code)]
+//! Temp files beside a target, later renamed over it: the one way this crate
+//! replaces a file atomically (range records, the next generation of a
+//! rewritten file).
+//!
+//! A temp is `<dir>/.<name>.<random>.<purpose>`: in the target's directory
+//! (so the rename is atomic), hidden, unique (6 random characters, retried on
+//! collision), and created exclusively without following a symlink already at
+//! that name (`O_CREAT | O_EXCL | O_NOFOLLOW`), with mode 0666 less the umask
+//! like any other file the process creates. Until it is renamed into place,
+//! dropping it deletes it.
+//!
+//! Extension points: the random names come from `tempfile` (which retries on
+//! collision); a sweep of temps left by a killed process can match
+//! `.<name>.*.<purpose>` in the target's directory.
+
+use std::{
+    ffi::OsString,
+    fs::File,
+    path::{Path, PathBuf},
+};
+
+use crate::{error::IoContext, sys, StorageError, StorageResult};
+
+/// A temp file's name, deleted on drop unless [`persist`](Self::persist)ed.
+#[derive(Debug)]
+pub(crate) struct TempName {
+    path: tempfile::TempPath,
+}
+
+impl TempName {
+    /// The temp's current path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the temp over `target` (atomically replacing it).
+    ///
+    /// # Errors
+    /// `Io` (`rename`) naming `target`, with the temp's name handed back.
+    pub(crate) fn persist(self, target: &Path) -> Result<(), (StorageError, TempName)> {
+        self.path.persist(target).map_err(|e| {
+            let err = StorageError::io(e.error, "rename", Some(target.to_path_buf()));
+            (err, TempName { path: e.path })
+        })
+    }
+}
+
+/// The directory a temp for `target` goes in.
+fn dir_of(target: &Path) -> &Path {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates a new temp file beside `target` for `purpose` (a short tag such as
+/// `ranges`); returns the open file and its name.
+///
+/// # Errors
+/// `Io` (`open`) naming the directory.
+pub(crate) fn create_beside(target: &Path, purpose: &str) -> StorageResult<(File, TempName)> {
+    let dir = dir_of(target);
+    let mut prefix = OsString::from(".");
+    prefix.push(target.file_name().unwrap_or_default());
+    prefix.push(".");
+    let suffix = format!(".{purpose}");
+    let named = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(&suffix)
+        .rand_bytes(6)
+        .make_in(dir, sys::create_new)
+        .ctx("open", dir)?;
+    let (file, path) = named.into_parts();
+    Ok((file, TempName { path }))
+}
+
+/// `<path><suffix>`, e.g. the record `<path>.ranges`.
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temps_are_unique_hidden_beside_the_target_and_deleted_on_drop() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let target = dir.path().join("song.mp4");
+        let (_a, name_a) = create_beside(&target, "next").unwrap();
+        let (_b, name_b) = create_beside(&target, "next").unwrap();
+        assert_ne!(name_a.path(), name_b.path());
+        assert_eq!(name_a.path().parent(), Some(dir.path()));
+        let file_name = name_a
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(file_name.starts_with(".song.mp4.") && file_name.ends_with(".next"));
+        let kept = name_b.path().to_path_buf();
+        drop(name_a);
+        assert!(!dir.path().join(&file_name).exists());
+        name_b.persist(&target).map_err(|(e, _)| e).unwrap();
+        assert!(target.exists() && !kept.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn temps_follow_the_umask_and_refuse_a_planted_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::TempDir::new().unwrap();
+        let target = dir.path().join("f");
+        let (file, _name) = create_beside(&target, "t").unwrap();
+        // Not tempfile's 0600: 0666 less the umask, like the data file itself.
+        let mode = file.metadata().unwrap().permissions().mode() & 0o777;
+        let data = File::create(dir.path().join("plain")).unwrap();
+        assert_eq!(mode, data.metadata().unwrap().permissions().mode() & 0o777);
+        // A symlink at the exact name is never followed or reused.
+        let planted = dir.path().join("planted");
+        std::os::unix::fs::symlink(dir.path().join("victim"), &planted).unwrap();
+        let err = sys::create_new(&planted).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(!dir.path().join("victim").exists());
+    }
+}
