@@ -14,6 +14,8 @@ use rangemap::RangeSet;
 
 pub use memory::{MemDriver, MemOptions, MemResource};
 #[cfg(not(target_arch = "wasm32"))]
+pub(crate) use mmap::DEFAULT_INITIAL_LEN;
+#[cfg(not(target_arch = "wasm32"))]
 pub use mmap::{MmapDriver, MmapOptions, MmapResource};
 pub use resource::Resource;
 
