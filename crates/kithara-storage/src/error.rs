@@ -137,6 +137,12 @@ impl Refusal {
     }
 }
 
+/// The errno of `err` if the crate made it with [`refusal`] (not the OS).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn refused_errno(err: &io::Error) -> Option<i32> {
+    Refusal::of(err).map(|r| r.errno)
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.why)

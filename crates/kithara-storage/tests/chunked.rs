@@ -187,7 +187,7 @@ fn a_live_writers_temp_and_anything_not_a_temp_of_ours_are_refused() {
 
 #[test]
 fn a_fifo_or_device_as_the_canonical_path_is_refused() {
-    let err = AtomicChunked::mmap(CancellationToken::new(), MmapOptions::new("/dev/null"))
-        .unwrap_err();
+    let err =
+        AtomicChunked::mmap(CancellationToken::new(), MmapOptions::new("/dev/null")).unwrap_err();
     assert_eq!(err.errno(), Some(19), "{err}");
 }

@@ -11,7 +11,6 @@ use std::{
     process::Command,
     sync::mpsc,
     thread,
-    time::Duration,
 };
 
 use kithara_storage::{

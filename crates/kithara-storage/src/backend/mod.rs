@@ -112,6 +112,14 @@ pub trait DriverIo: Send + Sync + 'static {
         0
     }
 
+    /// Whether the storage lost bytes the resource counts as written (a file
+    /// someone else cut): every access fails until
+    /// [`reactivate`](Self::reactivate), after which the resource starts over
+    /// with nothing present, since nothing proves which bytes survived.
+    fn lost(&self) -> bool {
+        false
+    }
+
     /// Whether enough has been written since the last
     /// [`persist_ranges`](Self::persist_ranges) that the resource should
     /// flush and persist again.

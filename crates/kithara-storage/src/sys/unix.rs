@@ -177,6 +177,20 @@ pub(crate) fn open_regular(
     Ok((file, meta))
 }
 
+/// The current size of `file`: one plain `fstat` on Linux (std's metadata
+/// uses `statx` for every field, which costs more on a hot path).
+pub(crate) fn file_len(file: &File) -> io::Result<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let st = rustix::fs::fstat(file)?;
+        Ok(u64::try_from(st.st_size).unwrap_or(0))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Ok(file.metadata()?.len())
+    }
+}
+
 /// What a non-regular file is, for messages.
 pub(super) fn file_kind(meta: &fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;

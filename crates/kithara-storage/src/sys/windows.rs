@@ -198,6 +198,11 @@ pub(crate) fn open_regular(
     Ok((file, meta))
 }
 
+/// The current size of `file`.
+pub(crate) fn file_len(file: &File) -> io::Result<u64> {
+    Ok(file.metadata()?.len())
+}
+
 /// What a non-regular file is, for messages.
 pub(super) fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     if meta.is_dir() {

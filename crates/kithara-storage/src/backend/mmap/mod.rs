@@ -571,8 +571,11 @@ impl MmapDriver {
     }
 
     /// After a fault showed that someone else truncated the file under the
-    /// mapping: drop the mappings, and answer every data access with `EIO`
-    /// until a commit or reactivate maps the file afresh.
+    /// mapping (or a size check found it shorter than this handle knows):
+    /// drop the mappings, and answer every data access and commit with `EIO`
+    /// until `reactivate` maps the file afresh, when the resource forgets
+    /// every range it had ([`lost`](DriverIo::lost)). Bytes the cut took
+    /// are never claimed, and never committed as zeros.
     fn mark_damaged(&self) {
         let mut f = self.files.write();
         if let Some(main) = &mut f.main {
@@ -639,6 +642,74 @@ impl MmapDriver {
         Ok(())
     }
 
+    /// [`commit`](DriverIo::commit) without the bookkeeping of a cut file.
+    ///
+    /// Never while damaged (`EIO`): a cut file's missing bytes would be
+    /// committed as zeros. Every file whose bytes the commit claims is
+    /// checked for a cut first.
+    fn commit_files(&self, final_len: u64) -> StorageResult<()> {
+        {
+            let f = self.files.read();
+            self.check(&f, "write")?;
+            self.fill_next(&f, final_len)?;
+        }
+        let mut f = self.files.write();
+        self.check(&f, "write")?;
+        if f.rewrite.is_none() {
+            if let Some(main) = f.main.as_ref().filter(|m| !m.writable()) {
+                // A commit of committed bytes: never in place either.
+                f.rewrite = Some(Rewrite {
+                    base_len: main.len(),
+                    keep: true,
+                    next: None,
+                });
+            }
+        }
+        let rewrite = f
+            .rewrite
+            .as_ref()
+            .map(|rw| (rw.next.is_some(), rw.keep, rw.base_len));
+        match rewrite {
+            Some((false, keep, base_len)) => {
+                if keep {
+                    if let Some(main) = &f.main {
+                        main.check_not_cut()?;
+                    }
+                }
+                let unchanged = f.main.as_ref().map_or(0, MappedFile::len) == final_len;
+                if unchanged && keep {
+                    f.rewrite = None;
+                } else {
+                    // A new length is a new generation too: the committed
+                    // file is never changed in place.
+                    let next = self.create_next(final_len, "next")?;
+                    if keep {
+                        if let Some(main) = &f.main {
+                            next.file.copy_from(main, 0..base_len.min(final_len))?;
+                        }
+                    }
+                    if let Some(rw) = &mut f.rewrite {
+                        rw.next = Some(next);
+                    }
+                    self.swap_in(&mut f, final_len)?;
+                }
+            }
+            Some((true, ..)) => self.swap_in(&mut f, final_len)?,
+            None => {
+                let Some(main) = &mut f.main else {
+                    return Err(StorageError::Closed);
+                };
+                main.check_not_cut()?;
+                if main.len() != final_len {
+                    main.set_len(final_len)?;
+                }
+                main.seal()?;
+            }
+        }
+        self.written_end.store(final_len, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Copies the committed bytes the new generation did not overwrite into
     /// it, up to `final_len`. Under the read lock: readers go on meanwhile.
     fn fill_next(&self, f: &Files, final_len: u64) -> StorageResult<()> {
@@ -651,6 +722,8 @@ impl MmapDriver {
         if !rw.keep {
             return Ok(());
         }
+        // A cut committed file would be copied as zeros.
+        main.check_not_cut()?;
         let keep = 0..rw.base_len.min(final_len);
         for gap in next.written.gaps(&keep) {
             next.file.copy_from(main, gap)?;
@@ -685,7 +758,7 @@ impl DriverIo for MmapDriver {
         match read {
             Ok(n) => Ok(n),
             Err(e) => {
-                let fault = e.raw_os_error() == Some(EIO);
+                let fault = e.raw_os_error() == Some(EIO) || file::is_cut(&e);
                 drop(f);
                 if fault {
                     self.mark_damaged();
@@ -708,7 +781,13 @@ impl DriverIo for MmapDriver {
             self.check(&f, "write")?;
             if f.rewrite.is_none() {
                 if let Some(target) = f.write_target().filter(|t| end <= t.len()) {
-                    target.write_file(offset, data)?;
+                    if let Err(e) = target.write_file(offset, data) {
+                        drop(f);
+                        if file::was_cut(&e) {
+                            self.mark_damaged();
+                        }
+                        return Err(e);
+                    }
                     self.note_written(offset, data.len());
                     return Ok(());
                 }
@@ -732,14 +811,18 @@ impl DriverIo for MmapDriver {
                 None => return Err(StorageError::Closed),
             },
         };
-        if end > target.len() {
-            target.grow(end, DEFAULT_INITIAL_LEN)?;
-        }
-        let result = if direct {
-            target.write_file(offset, data)
+        let grown = if end > target.len() {
+            target.grow(end, DEFAULT_INITIAL_LEN)
         } else {
-            target.write_mapped(offset, data)
+            Ok(())
         };
+        let result = grown.and_then(|()| {
+            if direct {
+                target.write_file(offset, data)
+            } else {
+                target.write_mapped(offset, data)
+            }
+        });
         match result {
             Ok(()) => {
                 if let Some(written) = written {
@@ -750,7 +833,9 @@ impl DriverIo for MmapDriver {
                 Ok(())
             }
             Err(e) => {
-                if !direct && is_eio(&e) {
+                // A fault on the mapping, or the file found cut before a
+                // growth or a `pwrite`: someone else truncated it.
+                if file::was_cut(&e) || (!direct && is_eio(&e)) {
                     drop(f);
                     self.mark_damaged();
                 }
@@ -760,65 +845,11 @@ impl DriverIo for MmapDriver {
     }
 
     fn commit(&self, final_len: u64) -> StorageResult<()> {
-        {
-            let f = self.files.read();
-            if f.closed {
-                return Err(StorageError::Closed);
-            }
-            self.fill_next(&f, final_len)?;
+        let result = self.commit_files(final_len);
+        if result.as_ref().is_err_and(file::was_cut) {
+            self.mark_damaged();
         }
-        let mut f = self.files.write();
-        if f.closed {
-            return Err(StorageError::Closed);
-        }
-        if f.rewrite.is_none() {
-            if let Some(main) = f.main.as_ref().filter(|m| !m.writable()) {
-                // A commit of committed bytes: never in place either.
-                f.rewrite = Some(Rewrite {
-                    base_len: main.len(),
-                    keep: true,
-                    next: None,
-                });
-            }
-        }
-        let rewrite = f
-            .rewrite
-            .as_ref()
-            .map(|rw| (rw.next.is_some(), rw.keep, rw.base_len));
-        match rewrite {
-            Some((false, keep, base_len)) => {
-                let unchanged = f.main.as_ref().map_or(0, MappedFile::len) == final_len;
-                if unchanged && keep {
-                    f.rewrite = None;
-                } else {
-                    // A new length is a new generation too: the committed
-                    // file is never changed in place.
-                    let next = self.create_next(final_len, "next")?;
-                    if keep {
-                        if let Some(main) = &f.main {
-                            next.file.copy_from(main, 0..base_len.min(final_len))?;
-                        }
-                    }
-                    if let Some(rw) = &mut f.rewrite {
-                        rw.next = Some(next);
-                    }
-                    self.swap_in(&mut f, final_len)?;
-                }
-            }
-            Some((true, ..)) => self.swap_in(&mut f, final_len)?,
-            None => {
-                let Some(main) = &mut f.main else {
-                    return Err(StorageError::Closed);
-                };
-                if main.len() != final_len {
-                    main.set_len(final_len)?;
-                }
-                main.seal()?;
-            }
-        }
-        f.damaged = false;
-        self.written_end.store(final_len, Ordering::Relaxed);
-        Ok(())
+        result
     }
 
     fn reactivate(&self) -> StorageResult<()> {
@@ -827,13 +858,16 @@ impl DriverIo for MmapDriver {
             return Err(StorageError::Closed);
         }
         if f.damaged {
-            // Mapped afresh, at the file's current size.
+            // Mapped afresh, at the file's current size; the resource
+            // forgets every range it had (see `lost`).
             if let Some(main) = &mut f.main {
                 main.remap()?;
+                self.written_end.store(main.len(), Ordering::Relaxed);
             }
             f.damaged = false;
         }
-        if f.rewrite.is_none() {
+        let committed = f.main.as_ref().is_some_and(|m| !m.writable());
+        if f.rewrite.is_none() && committed {
             let base_len = f.main.as_ref().map_or(0, MappedFile::len);
             f.rewrite = Some(Rewrite {
                 base_len,
@@ -846,9 +880,9 @@ impl DriverIo for MmapDriver {
 
     fn replace(&self, data: &[u8], durable: bool) -> StorageResult<()> {
         let len = data.len() as u64;
-        {
-            let f = self.files.read();
-            self.check(&f, "write")?;
+        if self.files.read().closed {
+            // Not `check`: a whole new content heals a cut file.
+            return Err(StorageError::Closed);
         }
         // Written and synced outside the lock: nobody sees it until the swap.
         let mut next = self.create_next(len, "atomic")?;
@@ -958,6 +992,10 @@ impl DriverIo for MmapDriver {
 
     fn checkpoint_due(&self) -> bool {
         self.persist && self.unpersisted.load(Ordering::Relaxed) >= CHECKPOINT_BYTES
+    }
+
+    fn lost(&self) -> bool {
+        self.files.read().damaged
     }
 
     fn persists_ranges(&self) -> bool {
