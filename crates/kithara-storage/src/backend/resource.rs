@@ -640,7 +640,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         if self.inner.shared.fast_ready(&range) {
             return Ok(WaitOutcome::Ready);
         }
-        block_on_wait(|cb| self.register_waiter(range, cb), opts)
+        block_on_wait(|cb| self.register_waiter(range, cb), opts, None)
     }
 
     fn interrupt(&self) {
