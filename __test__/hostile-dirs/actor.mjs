@@ -6,6 +6,7 @@
 //   node actor.mjs chunked-write-commit <path> <text>   AtomicChunked: write, commit, close
 //   node actor.mjs chunked-write-close  <path> <text>   AtomicChunked: write, close (no commit)
 //   node actor.mjs atomic <path> <text> [durable]       Atomic.writeAll / writeAllDurable
+//   node actor.mjs persist <path> <text>                persistRanges: write, commit, close, reopen
 import { Atomic, AtomicChunked, CancellationToken, MmapResource } from '@kithara/storage'
 
 if (process.env.KITHARA_UMASK) process.umask(Number.parseInt(process.env.KITHARA_UMASK, 8))
@@ -29,6 +30,16 @@ function run() {
       else r.writeAll(data)
       r.close()
       return 'done'
+    }
+    case 'persist': {
+      const r = MmapResource.open(token, { path, persistRanges: true })
+      r.writeAt(0, data)
+      r.commit()
+      r.close()
+      const again = MmapResource.open(token, { path, persistRanges: true })
+      const status = again.status()
+      again.close()
+      return status
     }
     default:
       throw new Error(`unknown action ${action}`)

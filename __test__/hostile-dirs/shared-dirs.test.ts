@@ -79,6 +79,27 @@ for (const { kind, mode } of SHARED_DIRS) {
     t.true(lstatSync(`${path}.tmp`).isFIFO())
   })
 
+  needsRoot(`${kind}: symlinks planted at the range record and its old temp name are never written through`, (t) => {
+    const { shared, secret } = sharedSetup(t, mode, NOBODY)
+    const path = join(shared, 'song.mp4')
+    for (const planted of [`${path}.ranges.tmp`, `${path}.ranges`]) {
+      symlinkSync(secret, planted)
+      lchownSync(planted, OTHER.uid, OTHER.gid)
+    }
+    const res = actor(t, NOBODY, '022', 'persist', path, 'written by the writer')
+    t.is(readFileSync(secret, 'utf8'), 'SECRET', "the link's target was written")
+    if (mode & 0o1000) {
+      // Sticky: the other user's link at the record's name cannot be
+      // replaced; the open fails and leaves nothing behind.
+      t.is(res.err?.code, 'ERR_STORAGE_IO', JSON.stringify(res))
+      t.false(existsSync(path))
+    } else {
+      // The link at the record's name is replaced by a record, never followed.
+      t.deepEqual(res, { ok: { kind: 'committed', finalLen: 21 } })
+      t.false(lstatSync(`${path}.ranges`).isSymbolicLink())
+    }
+  })
+
   needsRoot(
     `${kind}: the writer's own stale temp is reclaimed; the committed file is the writer's, with its umask`,
     (t) => {

@@ -144,8 +144,8 @@ impl NodeResource {
     }
 
     /// Blocks this thread until the range is decided, for at most
-    /// `timeoutMs` (none: no limit), or until this thread's Node env stops
-    /// (see [`wait::env_is_stopping`]).
+    /// `timeoutMs` (none: no limit), or until this thread is stopped
+    /// (`worker.terminate()`, `process.exit()`): then it returns nothing.
     #[napi]
     pub fn wait_range_sync(
         &self,

@@ -44,9 +44,12 @@ pub enum StorageError {
     #[error("operation cancelled")]
     Cancelled,
 
-    /// Another live writer holds the advisory lock on the `<path>.tmp` of an
-    /// [`AtomicChunked`](crate::AtomicChunked) resource.
-    #[error("'{}' is claimed by another live writer", .0.display())]
+    /// The `<path>.tmp` of an [`AtomicChunked`](crate::AtomicChunked)
+    /// resource is taken: another live writer holds its advisory lock, or
+    /// something that is not a dead writer's temp of this user is there (a
+    /// symlink, another user's file, a file with several links, a FIFO),
+    /// which is never reused.
+    #[error("'{}' is held by another writer, or is not a temp this process may reuse", .0.display())]
     TmpClaimed(PathBuf),
 
     /// A write to a committed resource whose mode does not reopen it for writing.
