@@ -79,11 +79,14 @@ fn reactivate_rewrites_beside_the_canonical_file_never_in_place() {
     res.reactivate().unwrap();
     res.write_at(0, &[2u8; 512 * 1024]).unwrap();
     // Mid-rewrite: the canonical file is the first version, whole.
-    assert_eq!(fs::read(&path).unwrap(), vec![1u8; 1 << 20]);
+    assert!(
+        fs::read(&path).unwrap() == vec![1u8; 1 << 20],
+        "the canonical file changed mid-rewrite"
+    );
     assert_eq!(common::inode(&path), inode);
     res.write_at(512 * 1024, &[2u8; 512 * 1024]).unwrap();
     res.commit(None).unwrap();
-    assert_eq!(fs::read(&path).unwrap(), vec![2u8; 1 << 20]);
+    assert!(fs::read(&path).unwrap() == vec![2u8; 1 << 20]);
     assert_ne!(common::inode(&path), inode, "rewritten in place");
 }
 
@@ -98,7 +101,10 @@ fn a_rewrite_killed_midway_leaves_the_committed_version_whole() {
         ("KITHARA_REWRITE_PATH", &path),
         "HALF-WRITTEN",
     );
-    assert_eq!(fs::read(&path).unwrap(), vec![1u8; 1 << 20]);
+    assert!(
+        fs::read(&path).unwrap() == vec![1u8; 1 << 20],
+        "the kill left a mix of versions at the canonical path"
+    );
     // The next writer starts afresh.
     let res = chunked(&path);
     res.write_at(0, b"v3").unwrap();
