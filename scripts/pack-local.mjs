@@ -6,7 +6,7 @@
 //      when the package declares `build:wasm`), unless --skip-build;
 //   2. copies the host's kithara-storage.<platform>.node into npm/<platform>/;
 //   3. `npm pack`s the root and npm/<platform> into artifacts/ and checks the
-//      main tarball: the facade, typings, loader and README are in it, and no
+//      main tarball: the facade, typings, loader, README and licenses are in it, and no
 //      Rust sources, Cargo files, target/ output or .node binaries are.
 //
 // The packed package.json lists every platform package in
@@ -106,7 +106,7 @@ const plat = mainOnly ? null : pack(platformDir)
 
 // The main tarball: what must be there, what must never be.
 const problems = []
-const mustHave = ['package.json', 'README.md', 'index.js', 'index.d.ts']
+const mustHave = ['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'index.js', 'index.d.ts']
 for (const entry of [pkg.main, pkg.types, pkg.module]) {
   if (typeof entry === 'string') mustHave.push(entry.replace(/^\.\//, ''))
 }
