@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts that install Debian packages. Source it, then
 # `apt_ensure <who> <package>...`.
 #

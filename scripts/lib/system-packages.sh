@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Every system package the build and the tests use, in one place (Debian
 # names). Source it (it sources apt.sh), then call the ensure_* functions.
 #
@@ -6,8 +7,10 @@
 #   wasm32-unknown-unknown. scripts/wasm/toolchain.sh prefers rustup's (a
 #   toolchain with rust-src, or with the wasm32 target installed) and only
 #   when there is none falls back to Debian's rustc-web with its std sources:
+# shellcheck disable=SC2034 # used by the scripts that source this file
 RUST_WEB_PACKAGES=(rustc-web cargo-web rust-web-src)
 #   and, when no rustup toolchain brings rust-lld, Debian's wasm-ld:
+# shellcheck disable=SC2034
 WASM_LD_PACKAGE=lld
 #
 # Tests (`npm test` runs `pretest` = scripts/ensure-test-tools.sh): each entry

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the wasm scripts: picks a toolchain that builds for
 # wasm32-unknown-unknown. Source it, call `wasm_toolchain_setup`, then run
 # `wasm_cargo <cargo subcommand> <args>`.
@@ -96,6 +97,7 @@ wasm_cargo() {
   local vars=(RUSTC="$WASM_RUSTC" CARGO_TARGET_DIR="$WASM_TARGET_DIR") std=()
   if [ -n "$WASM_BUILD_STD" ]; then
     vars+=(RUSTC_BOOTSTRAP=1)
+    # shellcheck disable=SC2054 # one cargo argument
     std=(-Zbuild-std=std,panic_abort)
   fi
   [ -z "$WASM_LINKER" ] || vars+=(CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$WASM_LINKER")
