@@ -106,7 +106,14 @@ const plat = mainOnly ? null : pack(platformDir)
 
 // The main tarball: what must be there, what must never be.
 const problems = []
-const mustHave = ['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'native-binding.js', 'native-binding.d.ts']
+const mustHave = [
+  'package.json',
+  'README.md',
+  'LICENSE-MIT',
+  'LICENSE-APACHE',
+  'native-binding.js',
+  'native-binding.d.ts',
+]
 for (const entry of [pkg.main, pkg.types, pkg.module]) {
   if (typeof entry === 'string') mustHave.push(entry.replace(/^\.\//, ''))
 }
