@@ -68,6 +68,7 @@ fn a_commit_after_close_is_closed() {
     assert!(!path.exists());
 }
 
+#[cfg(unix)]
 #[test]
 fn reactivate_rewrites_beside_the_canonical_file_never_in_place() {
     let dir = TempDir::new().unwrap();
@@ -191,6 +192,7 @@ fn a_live_writers_temp_and_anything_not_a_temp_of_ours_are_refused() {
     assert_eq!(fs::read(&victim).unwrap(), b"keep");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_fifo_or_device_as_the_canonical_path_is_refused() {
     let err =

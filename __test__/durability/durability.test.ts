@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
-import { scratchDir } from './util.js'
+import { scratchDir } from '../reliability/util.js'
 
 const CHILD = join(__dirname, 'durability-child.mjs')
 const TRACED = 'fsync,fdatasync,msync,rename,renameat,renameat2,pwrite64'
