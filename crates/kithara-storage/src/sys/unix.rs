@@ -155,9 +155,10 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
 
 /// Opens the existing file at `path` for reading (and writing if `write`)
 /// without ever blocking in `open` (`O_NONBLOCK`: a FIFO or a device would
-/// otherwise wait for a peer; on a regular file the flag changes nothing), and
-/// without following a symlink at `path` unless `follow` (`ELOOP` then).
-/// What it opened must be a regular file on a disk file system (see
+/// otherwise wait for a peer; cleared again on Linux once the file is known
+/// to be regular, where POSIX gives it no effect anyway), and without
+/// following a symlink at `path` unless `follow` (`ELOOP` then). What it
+/// opened must be a regular file on a disk file system (see
 /// [`check_regular`](super::check_regular)); returns it with its metadata.
 pub(crate) fn open_regular(
     path: &Path,
@@ -174,6 +175,11 @@ pub(crate) fn open_regular(
         .custom_flags(flags)
         .open(path)?;
     let meta = super::check_regular(&file)?;
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+        fcntl_setfl(&file, fcntl_getfl(&file)? - OFlags::NONBLOCK)?;
+    }
     Ok((file, meta))
 }
 
