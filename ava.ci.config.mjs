@@ -6,11 +6,21 @@
 //   __test__/browser/: needs Chromium (`npm run test:browser`)
 //   __test__/download/: needs nginx
 //   __test__/serve/: needs curl, ffmpeg/ffprobe and chromium
+//   __test__/durability/: needs strace
+//   __test__/hostile-dirs/: needs root (setpriv to nobody, files of other users)
 // A new suite that needs a system program (nginx, curl, ffmpeg, chromium, ...)
 // goes in a directory excluded here.
 import base from './ava.config.mjs'
 
 export default {
   ...base,
-  files: [...base.files, '!__test__/wasm/**', '!__test__/browser/**', '!__test__/download/**', '!__test__/serve/**'],
+  files: [
+    ...base.files,
+    '!__test__/wasm/**',
+    '!__test__/browser/**',
+    '!__test__/download/**',
+    '!__test__/serve/**',
+    '!__test__/durability/**',
+    '!__test__/hostile-dirs/**',
+  ],
 }

@@ -49,7 +49,8 @@ export declare class Resource {
   cancelWait(id: number): boolean
   /**
    * Blocks this thread until the range is decided, for at most
-   * `timeoutMs` (none: no limit).
+   * `timeoutMs` (none: no limit), or until this thread is stopped
+   * (`worker.terminate()`, `process.exit()`): then it returns nothing.
    */
   waitRangeSync(start: number, end: number, timeoutMs?: number | undefined | null): WaitOutcome
   /** Whether every byte of `start..end` is written. Never blocks. */

@@ -4,7 +4,7 @@
  */
 import type { BackendResource, BackendStatus, Flavor } from './backend-contract.js'
 import { backend } from './backend.js'
-import { type Site, fromBackendError, invalidArgType, invalidArgValue } from './errors.js'
+import { type Site, fromBackendError, invalidArgType, invalidArgValue, storageError } from './errors.js'
 import {
   type ResourceEventListener,
   type ResourceEventName,
@@ -221,7 +221,14 @@ export abstract class ResourceBase {
       validateTimeout(timeoutMs, 'options.timeoutMs')
       if (timeoutMs !== Number.POSITIVE_INFINITY) ms = Math.min(Math.ceil(timeoutMs), Number.MAX_SAFE_INTEGER)
     }
-    return this.call(this.waitRangeSync, () => this.native.waitRangeSync(start, end, ms))
+    const outcome = this.call(this.waitRangeSync, () => this.native.waitRangeSync(start, end, ms))
+    // Nothing comes back when the wait gave up because this thread is being
+    // stopped (worker.terminate(), process.exit()): never let code after
+    // the wait run as if the range were there.
+    if (typeof outcome !== 'string') {
+      throw storageError('ERR_STORAGE_CANCELLED', 'waitRangeSync gave up: this thread is stopping', this.waitRangeSync)
+    }
+    return outcome
   }
 
   /** Whether every byte of `[start, end)` is written. Never blocks. */

@@ -42,10 +42,31 @@ const out = {}
   const buf = Buffer.alloc(4096)
   out.activeRead = attempt(() => r.readAt(SIZE - 4096, buf))
   out.activeWrite = attempt(() => r.writeAt(8192, Buffer.alloc(16, 1)))
-  // A commit maps the file afresh at the length it sets: usable again.
+  // A commit would claim the cut bytes (as zeros): refused.
   out.activeCommit = attempt(() => r.commit(8192))
+  // reactivate maps the file afresh and starts over with nothing present.
+  out.activeReactivate = attempt(() => r.reactivate())
+  out.activeRanges = r.ranges()
+  out.activeContains = r.containsRange(0, 1)
+  out.activeRewrite = attempt(() => {
+    r.writeAt(0, Buffer.alloc(8192, 3))
+    r.commit()
+  })
   out.activeAfterCommit = attempt(() => r.readAt(0, buf))
   out.activeStatus = r.status()
+  r.close()
+}
+
+// 3. Cut, then grown again by our own write: caught before the write, so
+//    the zeros the growth would put in the cut part are never claimed.
+{
+  const path = `${dir}/grown.bin`
+  const r = MmapResource.open(token, { path })
+  r.writeAt(0, Buffer.alloc(8192, 9))
+  execFileSync('truncate', ['-s', '0', path])
+  out.grownWrite = attempt(() => r.writeAt(1 << 20, Buffer.alloc(16, 1)))
+  out.grownRead = attempt(() => r.readAt(0, Buffer.alloc(16)))
+  out.grownCommit = attempt(() => r.commit())
   r.close()
 }
 process.stdout.write(`${JSON.stringify(out)}\n`)

@@ -2,9 +2,10 @@
  * A file truncated under the mapping by another process (`truncate -s 0`):
  * touching the mapping must not kill the process (SIGBUS). The core's
  * choice (documented in the README, "Guarantees"): the access fails with
- * ERR_STORAGE_IO, errno -EIO, and the resource keeps answering EIO until a
- * commit or reactivate maps the file afresh. Run in a child process, so a
- * regression kills the child and not the suite.
+ * ERR_STORAGE_IO, errno -EIO, and the resource keeps answering EIO (commits
+ * too) until reactivate maps the file afresh with nothing present. A cut the
+ * resource's own write would grow back over is caught the same way. Run in a
+ * child process, so a regression kills the child and not the suite.
  */
 import { spawnSync } from 'node:child_process'
 import { constants } from 'node:os'
@@ -28,16 +29,29 @@ function runChild(dir: string): { status: number | null; signal: string | null; 
 if (process.platform === 'win32') {
   test.skip('truncation under the mapping (Windows refuses to truncate a mapped file)', () => {})
 } else {
-  test('truncated under the mapping: the process survives (no SIGBUS), commit recovers', (t) => {
+  test('truncated under the mapping: the process survives (no SIGBUS); reactivate starts over', (t) => {
     const res = runChild(scratchDir(t, 'trunc'))
     t.log(JSON.stringify(res.out))
     t.is(res.signal, null, `child killed by ${res.signal}: ${res.stderr}`)
     t.is(res.status, 0, res.stderr)
     t.is(res.out.committedBefore, 4096)
-    // After commit(8192) the file is mapped afresh: readable, zeros past what survived.
-    t.deepEqual(res.out.activeCommit, { ok: null })
+    // A commit would claim the cut bytes as zeros: refused until reactivate,
+    // which maps the file afresh with nothing present.
+    t.like(res.out.activeCommit, { err: EIO })
+    t.deepEqual(res.out.activeReactivate, { ok: null })
+    t.deepEqual(res.out.activeRanges, [])
+    t.is(res.out.activeContains, false)
+    t.deepEqual(res.out.activeRewrite, { ok: null })
     t.deepEqual(res.out.activeAfterCommit, { ok: 4096 })
     t.deepEqual(res.out.activeStatus, { kind: 'committed', finalLen: 8192 })
+  })
+
+  test('truncated, then grown back by a write: caught before any zero is claimed', (t) => {
+    const res = runChild(scratchDir(t, 'trunc-grown'))
+    t.is(res.status, 0, res.stderr)
+    t.like(res.out.grownWrite, { err: EIO })
+    t.like(res.out.grownRead, { err: EIO })
+    t.like(res.out.grownCommit, { err: EIO })
   })
 
   // Found here: in release builds (the addon is one) the guard's fault flag

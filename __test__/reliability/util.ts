@@ -8,10 +8,11 @@ import type { ExecutionContext } from 'ava'
  * A fresh scratch directory, removed when the test ends. On tmpfs
  * (/dev/shm) when there is one: file creation, truncation and unlink cost
  * ~5 ms each on a journaled disk and ~0.1 ms there, and the mapping
- * semantics under test are the same.
+ * semantics under test are the same. `disk: true` for the OS's temp
+ * directory instead (durability tests: what reaches a disk).
  */
-export function scratchDir(t: ExecutionContext, prefix: string): string {
-  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
+export function scratchDir(t: ExecutionContext, prefix: string, opts: { disk?: boolean } = {}): string {
+  const base = existsSync('/dev/shm') && !opts.disk ? '/dev/shm' : tmpdir()
   const dir = mkdtempSync(join(base, `kithara-${prefix}-`))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir

@@ -144,7 +144,8 @@ impl NodeResource {
     }
 
     /// Blocks this thread until the range is decided, for at most
-    /// `timeoutMs` (none: no limit).
+    /// `timeoutMs` (none: no limit), or until this thread is stopped
+    /// (`worker.terminate()`, `process.exit()`): then it returns nothing.
     #[napi]
     pub fn wait_range_sync(
         &self,
@@ -153,11 +154,24 @@ impl NodeResource {
         end: f64,
         timeout_ms: Option<f64>,
     ) -> napi::Result<WaitOutcome> {
-        let outcome = self
-            .res
-            .wait_sync(range(start, end), timeout_ms)
-            .or_throw(&env)?;
-        Ok(outcome.into())
+        let mut stopping = false;
+        let outcome = self.res.wait_sync_or_abandon(
+            range(start, end),
+            timeout_ms,
+            wait::STOP_CHECK_EVERY,
+            &mut || {
+                stopping = wait::env_is_stopping(&env);
+                stopping
+            },
+        );
+        if stopping {
+            // No JavaScript runs on this thread any more: nothing to throw to.
+            return Err(napi::Error::new(
+                napi::Status::Cancelled,
+                "the thread is stopping",
+            ));
+        }
+        Ok(outcome.or_throw(&env)?.into())
     }
 
     /// Whether every byte of `start..end` is written. Never blocks.

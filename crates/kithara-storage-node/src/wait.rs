@@ -11,11 +11,21 @@
 //! Liveness: the ThreadsafeFunction is ref'd while its env has pending waits
 //! and unref'd otherwise, like a timer: a pending wait keeps the event loop
 //! alive until it is decided or withdrawn, and an idle binding never does.
+//!
+//! Blocking waits (`waitRangeSync`) and thread termination: Node has no hook
+//! that interrupts native code blocked on a worker thread. `worker.terminate()`
+//! (and `process.exit()`, which terminates every worker and joins its thread)
+//! marks the worker's env as stopping and asks V8 to terminate its
+//! JavaScript, which only takes effect once our call returns. So a blocking
+//! wait also wakes every [`STOP_CHECK_EVERY`] and asks [`env_is_stopping`];
+//! when the env stops, the wait is withdrawn and the call returns, and the
+//! thread ends. Writes, commits and the other events still wake it at once.
 
 use std::{
     cell::RefCell,
     ops::Range,
     sync::{Arc, RwLock},
+    time::Duration,
 };
 
 use kithara_storage::{
@@ -32,6 +42,46 @@ use crate::{
     error::{error_value, throw, OrThrow},
     names::WaitOutcome,
 };
+
+/// How often a blocking wait asks whether its env is stopping: the longest
+/// `worker.terminate()` or `process.exit()` waits for a thread blocked in
+/// `waitRangeSync`. Twenty checks a second cost a blocked thread a few
+/// microseconds each.
+pub const STOP_CHECK_EVERY: Duration = Duration::from_millis(50);
+
+/// Whether the Node env of the calling thread is stopping
+/// (`worker.terminate()`, `process.exit()`, the end of a worker).
+///
+/// Node exposes no direct question; every Node-API call that may run
+/// JavaScript first checks that the env can still call into JavaScript and
+/// otherwise fails with `napi_pending_exception` (or `napi_cannot_run_js`).
+/// `napi_coerce_to_bool` of `false` is the cheapest such call and has no
+/// effect. A runtime that never answers so keeps blocking waits blocked until
+/// the resource decides them, as before.
+pub fn env_is_stopping(env: &Env) -> bool {
+    use napi::sys;
+    let raw = env.raw();
+    #[allow(unsafe_code)]
+    // SAFETY: called on the env's own thread, inside a call from
+    // JavaScript (`waitRangeSync`); every handle lives in the scope opened
+    // and closed here, and the out pointers are valid locals.
+    let status = unsafe {
+        let mut scope = std::ptr::null_mut();
+        if sys::napi_open_handle_scope(raw, &mut scope) != sys::Status::napi_ok {
+            // Cannot ask: keep waiting, as without the check.
+            return false;
+        }
+        let mut value = std::ptr::null_mut();
+        let mut coerced = std::ptr::null_mut();
+        let mut status = sys::napi_get_boolean(raw, false, &mut value);
+        if status == sys::Status::napi_ok {
+            status = sys::napi_coerce_to_bool(raw, value, &mut coerced);
+        }
+        sys::napi_close_handle_scope(raw, scope);
+        status
+    };
+    status == sys::Status::napi_pending_exception || status == sys::Status::napi_cannot_run_js
+}
 
 /// What the dispatcher receives: `(id, error | null, outcome | null)`.
 pub type DispatchArgs = FnArgs<(f64, Option<napi::Error>, Option<WaitOutcome>)>;

@@ -44,9 +44,12 @@ pub enum StorageError {
     #[error("operation cancelled")]
     Cancelled,
 
-    /// Another live writer holds the advisory lock on the `<path>.tmp` of an
-    /// [`AtomicChunked`](crate::AtomicChunked) resource.
-    #[error("'{}' is claimed by another live writer", .0.display())]
+    /// The `<path>.tmp` of an [`AtomicChunked`](crate::AtomicChunked)
+    /// resource is taken: another live writer holds its advisory lock, or
+    /// something that is not a dead writer's temp of this user is there (a
+    /// symlink, another user's file, a file with several links, a FIFO),
+    /// which is never reused.
+    #[error("'{}' is held by another writer, or is not a temp this process may reuse", .0.display())]
     TmpClaimed(PathBuf),
 
     /// A write to a committed resource whose mode does not reopen it for writing.
@@ -110,12 +113,58 @@ impl StorageError {
         let Self::Io { source, .. } = self else {
             return None;
         };
-        source.raw_os_error().or(match source.kind() {
-            io::ErrorKind::FileTooLarge => Some(27),
-            io::ErrorKind::OutOfMemory => Some(12),
-            _ => None,
-        })
+        source
+            .raw_os_error()
+            .or_else(|| Refusal::of(source).map(|r| r.errno))
+            .or(match source.kind() {
+                io::ErrorKind::FileTooLarge => Some(27),
+                io::ErrorKind::OutOfMemory => Some(12),
+                _ => None,
+            })
     }
+}
+
+/// An OS error number the crate reports for a condition it refuses itself
+/// (a FIFO where a file should be, a hard-linked file it would have to split),
+/// with its own explanation instead of the OS's generic text.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    errno: i32,
+    why: String,
+}
+
+impl Refusal {
+    /// The refusal inside `err`, if it is one.
+    fn of(err: &io::Error) -> Option<&Refusal> {
+        err.get_ref()?.downcast_ref::<Refusal>()
+    }
+}
+
+/// The errno of `err` if the crate made it with [`refusal`] (not the OS).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn refused_errno(err: &io::Error) -> Option<i32> {
+    Refusal::of(err).map(|r| r.errno)
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// An `io::Error` that reports `errno` (its kind is the errno's) and reads `why`.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn refusal(errno: i32, why: impl Into<String>) -> io::Error {
+    let kind = io::Error::from_raw_os_error(errno).kind();
+    io::Error::new(
+        kind,
+        Refusal {
+            errno,
+            why: why.into(),
+        },
+    )
 }
 
 impl From<io::Error> for StorageError {
@@ -145,9 +194,10 @@ impl Clone for StorageError {
                 syscall,
                 path,
             } => Self::Io {
-                source: match source.raw_os_error() {
-                    Some(code) => io::Error::from_raw_os_error(code),
-                    None => io::Error::new(source.kind(), source.to_string()),
+                source: match (source.raw_os_error(), Refusal::of(source)) {
+                    (Some(code), _) => io::Error::from_raw_os_error(code),
+                    (None, Some(refusal)) => io::Error::new(source.kind(), refusal.clone()),
+                    (None, None) => io::Error::new(source.kind(), source.to_string()),
                 },
                 syscall,
                 path: path.clone(),

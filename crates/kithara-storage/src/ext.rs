@@ -108,7 +108,7 @@ pub trait ResourceExt: Send + Sync + 'static {
     /// # Errors
     /// As `wait_range`, plus `Timeout`, and `Cancelled` from the per-wait token.
     fn wait_range_with(&self, range: Range<u64>, opts: &WaitOptions) -> StorageResult<WaitOutcome> {
-        block_on_wait(|cb| self.register_waiter(range, cb), opts)
+        block_on_wait(|cb| self.register_waiter(range, cb), opts, None)
     }
 
     /// [`wait_range`](Self::wait_range) that gives up with `Timeout`.

@@ -10,17 +10,26 @@
 //! like any other file the process creates. Until it is renamed into place,
 //! dropping it deletes it.
 //!
+//! What a replacement replaces is decided by [`replaced`]: a symlink at the
+//! path is kept and its target replaced; a file with several hard links is
+//! refused; the replaced file's permission bits (and, where permitted, its
+//! owner and group) carry over to the replacement.
+//!
 //! Extension points: the random names come from `tempfile` (which retries on
 //! collision); a sweep of temps left by a killed process can match
 //! `.<name>.*.<purpose>` in the target's directory.
 
 use std::{
     ffi::OsString,
-    fs::File,
+    fs::{self, File},
+    io,
     path::{Path, PathBuf},
 };
 
-use crate::{error::IoContext, sys, StorageError, StorageResult};
+use crate::{
+    error::{refusal, IoContext},
+    sys, StorageError, StorageResult,
+};
 
 /// A temp file's name, deleted on drop unless [`persist`](Self::persist)ed.
 #[derive(Debug)]
@@ -46,8 +55,9 @@ impl TempName {
     }
 }
 
-/// The directory a temp for `target` goes in.
-fn dir_of(target: &Path) -> &Path {
+/// The directory a temp for `target` goes in (and whose entries a rename
+/// onto `target` changes).
+pub(crate) fn dir_of(target: &Path) -> &Path {
     match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -73,6 +83,73 @@ pub(crate) fn create_beside(target: &Path, purpose: &str) -> StorageResult<(File
         .ctx("open", dir)?;
     let (file, path) = named.into_parts();
     Ok((file, TempName { path }))
+}
+
+/// The file a replacement for a path is renamed over, and what is there now.
+#[derive(Debug)]
+pub(crate) struct Replaced {
+    /// Where the replacement goes: the path, or the file a symlink there
+    /// points to.
+    pub(crate) target: PathBuf,
+    /// The file being replaced, if there is one.
+    existing: Option<fs::Metadata>,
+}
+
+impl Replaced {
+    /// Gives `replacement` (a temp made beside [`target`](Self::target)) the
+    /// permission bits of the replaced file, and its owner and group where
+    /// this process may (see [`sys::copy_owner_and_mode`]). A new file keeps
+    /// the umask's mode.
+    ///
+    /// # Errors
+    /// `Io` (`fchmod`) naming `at` (the replacement's path).
+    pub(crate) fn carry_over(&self, replacement: &File, at: &Path) -> StorageResult<()> {
+        match &self.existing {
+            Some(meta) => sys::copy_owner_and_mode(meta, replacement).ctx("fchmod", at),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What replacing the file at `path` by renaming a new one over it means:
+///
+/// - a symlink at `path` stays a symlink: its target is replaced (the
+///   replacement is made beside the target), as writing through the link
+///   would;
+/// - a file with more than one hard link is refused with `EMLINK`: renaming
+///   over one name would leave the other names with the old contents,
+///   silently splitting what was linked on purpose.
+///
+/// # Errors
+/// `Io`: `realpath` for a symlink that leads nowhere, `stat`, or the
+/// `EMLINK` refusal (`rename`).
+pub(crate) fn replaced(path: &Path) -> StorageResult<Replaced> {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let target = if is_link {
+        fs::canonicalize(path).ctx("realpath", path)?
+    } else {
+        path.to_path_buf()
+    };
+    let existing = match fs::symlink_metadata(&target) {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(StorageError::io(e, "stat", Some(target))),
+    };
+    if let Some(meta) = &existing {
+        let (_, links) = sys::owner_and_links(meta);
+        if links > 1 {
+            let why = format!(
+                "it has {links} hard links: replacing it would leave the other names \
+                 with the old contents"
+            );
+            return Err(StorageError::io(
+                refusal(sys::EMLINK, why),
+                "rename",
+                Some(path.to_path_buf()),
+            ));
+        }
+    }
+    Ok(Replaced { target, existing })
 }
 
 /// `<path><suffix>`, e.g. the record `<path>.ranges`.

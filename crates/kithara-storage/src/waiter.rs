@@ -15,7 +15,7 @@ use std::{
     pin::Pin,
     sync::{Arc, Weak},
     task::{Context, Poll, Waker},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use parking_lot::{Condvar, Mutex};
@@ -181,6 +181,19 @@ impl Slot {
     }
 }
 
+/// A check a blocking wait makes every [`every`](Self::every) while it
+/// sleeps; when it answers `true` the wait is given up with `Cancelled`.
+///
+/// For a thread that no event of the resource will wake when its runtime
+/// stops: a Node worker being terminated, whose env refuses JavaScript from
+/// then on. Wakes by the resource stay event-driven; only this check polls.
+pub(crate) struct Abandon<'a> {
+    /// How often to ask.
+    pub(crate) every: Duration,
+    /// Whether to give the wait up.
+    pub(crate) check: &'a mut dyn FnMut() -> bool,
+}
+
 /// Blocks the calling thread on a wait registered through `register`.
 ///
 /// Shared by every [`ResourceExt`](crate::ResourceExt) implementation: the
@@ -188,6 +201,7 @@ impl Slot {
 pub(crate) fn block_on_wait(
     register: impl FnOnce(WaitCallback) -> WaitRegistration,
     opts: &WaitOptions,
+    mut abandon: Option<Abandon<'_>>,
 ) -> WaitResult {
     let slot = Arc::new(Slot::default());
     let filler = Arc::clone(&slot);
@@ -201,25 +215,39 @@ pub(crate) fn block_on_wait(
             handle.resolve(Err(StorageError::Cancelled));
         })
     });
-    let deadline = opts.timeout.map(|t| std::time::Instant::now() + t);
+    let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut guard = slot.result.lock();
     loop {
         if let Some(result) = guard.take() {
             return result;
         }
-        match deadline {
-            None => slot.ready.wait(&mut guard),
-            Some(deadline) => {
-                if slot.ready.wait_until(&mut guard, deadline).timed_out() && guard.is_none() {
-                    drop(guard);
-                    if handle.cancel() {
-                        return Err(StorageError::Timeout);
-                    }
-                    // Decided while we timed out: its result is on its way.
-                    guard = slot.result.lock();
-                }
-            }
+        let next_check = abandon.as_ref().map(|a| Instant::now() + a.every);
+        let wake_at = match (deadline, next_check) {
+            (Some(d), Some(c)) => Some(d.min(c)),
+            (d, c) => d.or(c),
+        };
+        let Some(wake_at) = wake_at else {
+            slot.ready.wait(&mut guard);
+            continue;
+        };
+        if !slot.ready.wait_until(&mut guard, wake_at).timed_out() || guard.is_some() {
+            continue;
         }
+        drop(guard);
+        let give_up = if deadline.is_some_and(|d| Instant::now() >= d) {
+            Some(StorageError::Timeout)
+        } else if abandon.as_mut().is_some_and(|a| (a.check)()) {
+            Some(StorageError::Cancelled)
+        } else {
+            None
+        };
+        if let Some(err) = give_up {
+            if handle.cancel() {
+                return Err(err);
+            }
+            // Decided meanwhile: its result is on its way.
+        }
+        guard = slot.result.lock();
     }
 }
 

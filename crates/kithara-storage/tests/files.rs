@@ -363,15 +363,18 @@ fn a_new_persisted_file_killed_before_any_flush_reopens_active_and_empty() {
 #[test]
 fn a_directory_path_is_eisdir_with_its_errno() {
     let dir = TempDir::new().unwrap();
-    match mmap_mode(dir.path(), OpenMode::Auto).unwrap_err() {
-        StorageError::Io {
-            source, syscall, ..
-        } => {
-            assert_eq!(source.raw_os_error(), Some(21));
-            assert_eq!(syscall, "open");
-        }
-        other => panic!("{other:?}"),
-    }
+    let err = mmap_mode(dir.path(), OpenMode::Auto).unwrap_err();
+    assert_eq!(err.errno(), Some(21), "{err}");
+    assert!(
+        matches!(
+            err,
+            StorageError::Io {
+                syscall: "open",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]

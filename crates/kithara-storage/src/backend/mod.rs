@@ -14,6 +14,8 @@ use rangemap::RangeSet;
 
 pub use memory::{MemDriver, MemOptions, MemResource};
 #[cfg(not(target_arch = "wasm32"))]
+pub(crate) use mmap::DEFAULT_INITIAL_LEN;
+#[cfg(not(target_arch = "wasm32"))]
 pub use mmap::{MmapDriver, MmapOptions, MmapResource};
 pub use resource::Resource;
 
@@ -108,6 +110,14 @@ pub trait DriverIo: Send + Sync + 'static {
     /// generation. Read under the resource's lock.
     fn epoch(&self) -> u64 {
         0
+    }
+
+    /// Whether the storage lost bytes the resource counts as written (a file
+    /// someone else cut): every access fails until
+    /// [`reactivate`](Self::reactivate), after which the resource starts over
+    /// with nothing present, since nothing proves which bytes survived.
+    fn lost(&self) -> bool {
+        false
     }
 
     /// Whether enough has been written since the last

@@ -55,7 +55,7 @@
 use std::{
     collections::BTreeMap,
     fs::{self, File},
-    io::{self, Write as _},
+    io::{self, Read as _, Write as _},
     path::{Path, PathBuf},
 };
 
@@ -212,14 +212,39 @@ fn decode(bytes: &[u8]) -> Option<(FileId, Record)> {
     Some((id, record))
 }
 
+/// A record is a few bytes per range: anything larger is not one of ours
+/// (and is not read into memory).
+const MAX_RECORD_LEN: u64 = 256 << 20;
+
 /// Reads the record of the data file `data`, open as `file` with `file_len`
 /// bytes, if there is a valid one for exactly this file; otherwise says why not.
+///
+/// In a directory others can write to, the record is untrusted input: it is
+/// opened without following a symlink and without blocking (a FIFO, a
+/// directory or a device there is `Damaged`), it must be a regular file of
+/// at most [`MAX_RECORD_LEN`] bytes, and it must belong to this user or to
+/// the data file's owner (`Mismatch` otherwise: someone else's record proves
+/// nothing about our bytes).
 pub(crate) fn load(data: &Path, file: &File, file_len: u64) -> Result<Record, Recovery> {
-    let bytes = match fs::read(path_of(data)) {
-        Ok(bytes) => bytes,
+    let (mut rec, meta) = match sys::open_regular(&path_of(data), false, false) {
+        Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Recovery::Missing),
         Err(_) => return Err(Recovery::Damaged),
     };
+    if !written_by_us_or_the_owner(&meta, file) {
+        return Err(Recovery::Mismatch);
+    }
+    if meta.len() > MAX_RECORD_LEN {
+        return Err(Recovery::Damaged);
+    }
+    let mut bytes = Vec::new();
+    if (&mut rec)
+        .take(MAX_RECORD_LEN + 1)
+        .read_to_end(&mut bytes)
+        .is_err()
+    {
+        return Err(Recovery::Damaged);
+    }
     let (id, record) = decode(&bytes).ok_or(Recovery::Damaged)?;
     let ours = sys::file_id(file).map_err(|_| Recovery::Mismatch)?;
     if !id.same_file(&ours) {
@@ -233,6 +258,20 @@ pub(crate) fn load(data: &Path, file: &File, file_len: u64) -> Result<Record, Re
         return Err(Recovery::Mismatch);
     }
     Ok(record)
+}
+
+/// Whether the record (with metadata `meta`) belongs to this process's
+/// user or to the owner of the data file `data`. Always true where files
+/// have no numeric owner (Windows).
+fn written_by_us_or_the_owner(meta: &fs::Metadata, data: &File) -> bool {
+    let (Some(owner), _) = sys::owner_and_links(meta) else {
+        return true;
+    };
+    let data_owner = data
+        .metadata()
+        .ok()
+        .and_then(|m| sys::owner_and_links(&m).0);
+    Some(owner) == sys::effective_uid() || Some(owner) == data_owner
 }
 
 /// Whether the file now at `data` is `ours`.

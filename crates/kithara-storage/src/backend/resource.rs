@@ -594,10 +594,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         let shared = &self.inner.shared;
         let mut st = shared.state.lock();
         shared.may_reactivate(&st)?;
-        if st.final_len.is_some() {
-            self.inner.driver.reactivate()?;
-            st.final_len = None;
-        }
+        self.inner.reopen(&mut st)?;
         st.failed = None;
         shared.publish(&st);
         Ok(())
@@ -643,7 +640,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         if self.inner.shared.fast_ready(&range) {
             return Ok(WaitOutcome::Ready);
         }
-        block_on_wait(|cb| self.register_waiter(range, cb), opts)
+        block_on_wait(|cb| self.register_waiter(range, cb), opts, None)
     }
 
     fn interrupt(&self) {
@@ -711,8 +708,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
                 if !st.reopen_on_write {
                     return Err(StorageError::Committed);
                 }
-                self.inner.driver.reactivate()?;
-                st.final_len = None;
+                self.inner.reopen(&mut st)?;
             }
             if data.is_empty() {
                 return Ok(());
@@ -754,6 +750,23 @@ impl<D: DriverIo> Resource<D> {
 }
 
 impl<D: DriverIo> Inner<D> {
+    /// Back to active: the next generation of a committed resource, or, if
+    /// the driver lost bytes under us (a file someone else cut), a fresh
+    /// start with nothing present, since nothing proves which bytes
+    /// survived. Under the lock.
+    fn reopen(&self, st: &mut State) -> StorageResult<()> {
+        let lost = self.driver.lost();
+        if st.final_len.is_some() || lost {
+            self.driver.reactivate()?;
+            st.final_len = None;
+        }
+        if lost {
+            st.available = RangeSet::new();
+            st.dirty = true;
+        }
+        Ok(())
+    }
+
     /// Numbers and takes a snapshot of what a checkpoint records. Under the lock.
     fn snapshot(&self, st: &mut State) -> Snapshot {
         st.snapshots += 1;

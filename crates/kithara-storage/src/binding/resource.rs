@@ -5,6 +5,7 @@ use std::{ops::Range, sync::Arc, time::Duration};
 
 use super::{SharedResource, RESOURCES};
 use crate::{
+    waiter::{block_on_wait, Abandon},
     Atomic, CancellationToken, MemOptions, Resource, ResourceExt, ResourceStatus, StorageError,
     StorageResource, StorageResult, WaitOptions, WaitOutcome,
 };
@@ -237,10 +238,43 @@ impl AnyResource {
         range: Range<u64>,
         timeout_ms: Option<f64>,
     ) -> StorageResult<WaitOutcome> {
+        self.resource()?
+            .wait_range_with(range, &Self::sync_options(timeout_ms))
+    }
+
+    /// [`wait_sync`](Self::wait_sync) that also gives up with `Cancelled`
+    /// when `abandon()` answers `true`; it is asked every `every` while the
+    /// wait sleeps (writes and the other events still wake the wait at
+    /// once). For a thread whose runtime is stopping: nothing of the
+    /// resource would ever wake it, and its runtime cannot stop while it is
+    /// blocked (a Node worker under `terminate()` or `process.exit()`).
+    ///
+    /// # Errors
+    /// As [`wait_sync`](Self::wait_sync); `Cancelled` when abandoned.
+    pub fn wait_sync_or_abandon(
+        &self,
+        range: Range<u64>,
+        timeout_ms: Option<f64>,
+        every: Duration,
+        abandon: &mut dyn FnMut() -> bool,
+    ) -> StorageResult<WaitOutcome> {
+        let resource = self.resource()?;
+        let check = Abandon {
+            every,
+            check: abandon,
+        };
+        block_on_wait(
+            |cb| resource.register_waiter(range, cb),
+            &Self::sync_options(timeout_ms),
+            Some(check),
+        )
+    }
+
+    fn sync_options(timeout_ms: Option<f64>) -> WaitOptions {
         let mut opts = WaitOptions::new();
         // Clamped: Duration panics on what does not fit (1e15 ms is 31,000 years).
         opts.timeout = timeout_ms.map(|ms| Duration::from_secs_f64(ms.clamp(0.0, 1e15) / 1000.0));
-        self.resource()?.wait_range_with(range, &opts)
+        opts
     }
 }
 
@@ -313,6 +347,33 @@ mod tests {
             ),
             Err(StorageError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn an_abandoned_sync_wait_gives_up_and_is_withdrawn() {
+        let res = mem(Flavor::Plain);
+        let mut asked = 0;
+        let mut abandon = || {
+            asked += 1;
+            asked == 3
+        };
+        let every = Duration::from_millis(1);
+        let got = res.wait_sync_or_abandon(0..1, None, every, &mut abandon);
+        assert!(matches!(got, Err(StorageError::Cancelled)), "{got:?}");
+        assert_eq!(asked, 3);
+        // A write still wakes such a wait at once, and is what decides it.
+        let res2 = mem(Flavor::Plain);
+        let writer = {
+            let handle = res2.share();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                let r = RESOURCES.lookup(handle).unwrap();
+                r.resource().unwrap().write_at(0, b"a").unwrap();
+            })
+        };
+        let got = res2.wait_sync_or_abandon(0..1, None, Duration::from_secs(3600), &mut || false);
+        assert_eq!(got.unwrap(), WaitOutcome::Ready);
+        writer.join().unwrap();
     }
 
     #[test]

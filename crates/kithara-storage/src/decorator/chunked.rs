@@ -2,22 +2,55 @@
 //! [`AtomicChunked`]: a resource written piece by piece at `<path>.tmp` and
 //! renamed into place on commit, so `<path>` never holds a partial file.
 //!
-//! The temp is claimed with an exclusive advisory lock held for the writer's
-//! lifetime. A second live writer gets [`StorageError::TmpClaimed`]; a temp
-//! left by a killed process carries no lock (the kernel released it), so the
-//! next writer reclaims it.
+//! # The claim on `<path>.tmp`
+//!
+//! The temp is created exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode
+//! 0666 less the umask) and locked with an exclusive advisory lock held for
+//! the writer's lifetime; the writer then works on that descriptor only, never
+//! on the path again, and renames it onto `<path>` at commit. A second live
+//! writer gets [`StorageError::TmpClaimed`].
+//!
+//! A `<path>.tmp` that is already there is reclaimed only if it is a temp a
+//! killed writer of this same user left behind: opened without following a
+//! link and without blocking, it must be a regular file, owned by this
+//! process's effective user, with one link, and unlocked (the kernel released
+//! its writer's lock). It is then removed while locked, and a fresh temp is
+//! created exclusively: the dead writer's file is never reused. Anything else
+//! there (a symlink, another user's file, a hard-linked or non-regular file,
+//! a live writer's temp) is refused with `TmpClaimed`.
+//!
+//! So an attacker who can write to the directory cannot make the writer
+//! follow a link, write into a file the attacker made or can reach by another
+//! name, or commit a file the attacker owns; what they can do is refuse
+//! service (plant something at `<path>.tmp`, delete or rename entries of a
+//! non-sticky directory).
+//!
+//! # Lock order
+//!
+//! `claim`, then `observer`, then `inner`; `discarded` is taken alone.
+//! `commit`, `close`, `fail` and drop take `claim` for their whole step, so
+//! a commit's rename and the reopen that follows it cannot interleave with a
+//! close: once `close` returns, nothing brings the resource back.
 
 use std::{
-    fs::{self, File, OpenOptions, TryLockError},
+    fs::{self, File, TryLockError},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
 };
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::{
-    error::IoContext, ext::forward_resource_ext, AvailabilityObserver, CancellationToken,
-    MmapOptions, MmapResource, OpenMode, Resource, ResourceExt, StorageError, StorageResult,
+    backend::{MmapDriver, DEFAULT_INITIAL_LEN},
+    error::IoContext,
+    ext::forward_resource_ext,
+    sys,
+    temp::{self, Replaced},
+    AvailabilityObserver, CancellationToken, MmapOptions, MmapResource, OpenMode, Resource,
+    ResourceExt, StorageError, StorageResult,
 };
 
 /// Why the factory of an [`AtomicChunked`] is called.
@@ -29,25 +62,43 @@ pub enum OpenIntent {
     Reopen,
 }
 
-type Factory<R> = Box<dyn Fn(&Path, OpenIntent) -> StorageResult<R> + Send + Sync>;
+/// Opens the resource behind an [`AtomicChunked`]: at `path`, whose file is
+/// `file` (the claimed temp, then the same file renamed onto the canonical
+/// path), for `intent`.
+type Factory<R> = Box<dyn Fn(&Path, &File, OpenIntent) -> StorageResult<R> + Send + Sync>;
 
-/// The exclusive claim on `<path>.tmp`: the lock lives as long as the file handle.
+/// How many times a claim is retried when the temp changes under it (another
+/// writer reclaiming, creating or committing at the same moment).
+const CLAIM_ATTEMPTS: usize = 8;
+
+/// The exclusive claim on `<path>.tmp`: the temp, open, locked.
 struct Claim {
     tmp: PathBuf,
-    lock: File,
+    file: File,
+}
+
+impl Claim {
+    /// Gives the temp up: removes it (if it is still ours at its path) and
+    /// releases the lock.
+    fn abandon(self) {
+        if still_at(&self.file, &self.tmp) {
+            let _ = fs::remove_file(&self.tmp);
+        }
+        let _ = self.file.unlock();
+    }
 }
 
 /// Crash-safe chunked writes: pieces land in `<path>.tmp`; `commit` truncates,
 /// fsyncs, renames the temp to `<path>` and reopens it committed. `fail`,
-/// `close` or drop before commit delete the temp.
-///
-/// Lock order: `claim`, then `observer`, then `inner`; `discarded` is taken
-/// alone. `commit` holds `claim` across the rename, so two commits cannot
-/// both rename the temp.
+/// `close` or drop before commit delete the temp. See the module docs for the
+/// claim and the lock order.
 pub struct AtomicChunked<R: ResourceExt = MmapResource> {
     canonical: PathBuf,
     inner: RwLock<Arc<R>>,
     claim: Mutex<Option<Claim>>,
+    /// Set (under `claim`) by `close`: a commit in flight must not bring a
+    /// resource back.
+    closed: AtomicBool,
     /// Set when `fail` discarded the temp before commit: the data is gone,
     /// so the resource can no longer be reactivated.
     discarded: Mutex<Option<String>>,
@@ -68,49 +119,80 @@ impl<R: ResourceExt> std::fmt::Debug for AtomicChunked<R> {
 
 /// `a/b.bin` → `a/b.bin.tmp`, in the same directory so the rename is atomic.
 pub(crate) fn tmp_path_of(canonical: &Path) -> PathBuf {
-    let mut name = canonical.as_os_str().to_owned();
-    name.push(".tmp");
-    PathBuf::from(name)
+    temp::sibling(canonical, ".tmp")
 }
 
-/// Opens and exclusively locks `tmp`, then empties it.
+/// Takes `tmp`: creates it exclusively and locks it, reclaiming a dead
+/// writer's temp of this user first (see the module docs).
 fn claim(tmp: &Path) -> StorageResult<Claim> {
     if let Some(parent) = tmp.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).ctx("mkdir", parent)?;
     }
-    loop {
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(tmp)
-            .ctx("open", tmp)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(StorageError::TmpClaimed(tmp.to_path_buf()))
+    for _ in 0..CLAIM_ATTEMPTS {
+        let file = match sys::create_new(tmp) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                remove_stale(tmp)?;
+                continue;
             }
+            Err(e) => return Err(StorageError::io(e, "open", Some(tmp.to_path_buf()))),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            // Someone reclaiming took it between our create and our lock;
+            // they will remove it. Start over.
+            Err(TryLockError::WouldBlock) => continue,
             Err(TryLockError::Error(e)) => {
                 return Err(StorageError::io(e, "flock", Some(tmp.to_path_buf())))
             }
         }
-        // A committing writer may have renamed the file we locked away from
-        // the temp path between our open and our lock: then it is not the temp.
-        if still_at(&lock, tmp) {
-            lock.set_len(0).ctx("ftruncate", tmp)?;
+        // Removed by such a reclaimer before we locked it: not the temp.
+        if still_at(&file, tmp) {
             return Ok(Claim {
                 tmp: tmp.to_path_buf(),
-                lock,
+                file,
             });
         }
     }
+    Err(StorageError::TmpClaimed(tmp.to_path_buf()))
 }
 
+/// Removes what is at `tmp` if it is a dead writer's temp of this user;
+/// `TmpClaimed` for anything else (see the module docs). `Ok` also when it
+/// vanished meanwhile: the caller tries to create it again.
+fn remove_stale(tmp: &Path) -> StorageResult<()> {
+    let claimed = || StorageError::TmpClaimed(tmp.to_path_buf());
+    let (file, meta) = match sys::open_regular(tmp, false, false) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // A symlink (ELOOP), a FIFO or a device, a directory, a file we may
+        // not read: not a temp of ours.
+        Err(_) => return Err(claimed()),
+    };
+    let (owner, links) = sys::owner_and_links(&meta);
+    if links != 1 || owner != sys::effective_uid() {
+        return Err(claimed());
+    }
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Err(claimed()),
+        Err(TryLockError::Error(e)) => {
+            return Err(StorageError::io(e, "flock", Some(tmp.to_path_buf())))
+        }
+    }
+    // Unlocked, so its writer is dead; ours to remove while we hold its lock,
+    // if it is still the file at the path.
+    if still_at(&file, tmp) {
+        fs::remove_file(tmp).ctx("unlink", tmp)?;
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` (not following a symlink) is `file`.
 #[cfg(unix)]
 fn still_at(file: &File, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), fs::metadata(path)) {
+    match (file.metadata(), fs::symlink_metadata(path)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
@@ -125,19 +207,29 @@ impl<R: ResourceExt> AtomicChunked<R> {
     /// Claims `<canonical>.tmp` and opens it with `factory(tmp, Fresh)`. On
     /// commit, `factory(canonical, Reopen)` opens the renamed file.
     ///
+    /// The factory opens by path; [`mmap`](AtomicChunked::mmap) instead works
+    /// on the claimed descriptor itself, which nothing at the path can
+    /// replace.
+    ///
     /// # Errors
-    /// `TmpClaimed` if another live writer holds the temp; `Io`; or what
-    /// the factory returns.
+    /// `TmpClaimed` if another live writer holds the temp, or something other
+    /// than a dead writer's temp is there; `Io`; or what the factory returns.
     pub fn open<F>(canonical: PathBuf, factory: F) -> StorageResult<Self>
     where
         F: Fn(&Path, OpenIntent) -> StorageResult<R> + Send + Sync + 'static,
     {
-        let tmp = tmp_path_of(&canonical);
-        let claim = claim(&tmp)?;
-        let inner = match factory(&tmp, OpenIntent::Fresh) {
+        Self::open_with(
+            canonical,
+            Box::new(move |path, _file, intent| factory(path, intent)),
+        )
+    }
+
+    fn open_with(canonical: PathBuf, factory: Factory<R>) -> StorageResult<Self> {
+        let claim = claim(&tmp_path_of(&canonical))?;
+        let inner = match factory(&claim.tmp, &claim.file, OpenIntent::Fresh) {
             Ok(inner) => inner,
             Err(e) => {
-                let _ = fs::remove_file(&claim.tmp);
+                claim.abandon();
                 return Err(e);
             }
         };
@@ -145,9 +237,10 @@ impl<R: ResourceExt> AtomicChunked<R> {
             canonical,
             inner: RwLock::new(Arc::new(inner)),
             claim: Mutex::new(Some(claim)),
+            closed: AtomicBool::new(false),
             discarded: Mutex::new(None),
             observer: Mutex::new(None),
-            factory: Some(Box::new(factory)),
+            factory: Some(factory),
         })
     }
 
@@ -158,6 +251,7 @@ impl<R: ResourceExt> AtomicChunked<R> {
             canonical,
             inner: RwLock::new(Arc::new(inner)),
             claim: Mutex::new(None),
+            closed: AtomicBool::new(false),
             discarded: Mutex::new(None),
             observer: Mutex::new(None),
             factory: None,
@@ -183,68 +277,86 @@ impl<R: ResourceExt> AtomicChunked<R> {
     fn abandon(&self) -> bool {
         match self.claim.lock().take() {
             Some(claim) => {
-                let _ = fs::remove_file(&claim.tmp);
+                claim.abandon();
                 true
             }
             None => false,
         }
+    }
+
+    /// The temp becomes the file at the canonical path: durable first (its
+    /// bytes, then the rename), with the mode (and owner, where permitted) of
+    /// the file it replaces, through a symlink at the canonical path, never
+    /// over a hard-linked file (see [`temp::replaced`]).
+    fn publish(&self, held: &Claim) -> StorageResult<()> {
+        held.file.sync_all().ctx("fsync", &held.tmp)?;
+        let replaced: Replaced = temp::replaced(&self.canonical)?;
+        replaced.carry_over(&held.file, &held.tmp)?;
+        fs::rename(&held.tmp, &replaced.target).ctx("rename", &self.canonical)?;
+        sys::sync_dir(temp::dir_of(&replaced.target));
+        Ok(())
     }
 }
 
 impl AtomicChunked<MmapResource> {
     /// The file-backed form. If `opts.path` already holds a non-empty file and
     /// the mode is not `ReadWrite`, it opens committed with no claim, as
-    /// `OpenMode::Auto` would; otherwise it claims `<path>.tmp` and writes there.
+    /// `OpenMode::Auto` would; otherwise it claims `<path>.tmp` and writes
+    /// there, on the claimed descriptor.
     ///
     /// # Errors
-    /// As [`open`](Self::open).
+    /// As [`open`](Self::open); `Io` (`ENODEV`, `EISDIR`) if `opts.path` is
+    /// not a regular file.
     pub fn mmap(cancel: CancellationToken, opts: MmapOptions) -> StorageResult<Self> {
-        let existing = fs::metadata(&opts.path)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false);
+        let existing = match fs::metadata(&opts.path) {
+            Ok(meta) => {
+                sys::check_regular_meta(&meta).ctx("open", &opts.path)?;
+                meta.len() > 0
+            }
+            Err(_) => false,
+        };
         if existing && opts.mode != OpenMode::ReadWrite {
             let canonical = opts.path.clone();
             return Ok(Self::passthrough(Resource::open(cancel, opts)?, canonical));
         }
-        let template = opts.clone();
-        Self::open(opts.path.clone(), move |path, intent| {
-            let mut o = template.clone();
-            o.path = path.to_path_buf();
-            o.persist_ranges = false;
-            o.mode = match intent {
-                OpenIntent::Fresh => OpenMode::ReadWrite,
-                OpenIntent::Reopen if template.mode == OpenMode::ReadOnly => OpenMode::ReadOnly,
-                OpenIntent::Reopen => {
-                    // An empty committed file would otherwise reopen as new.
-                    o.initial_len = Some(0);
-                    OpenMode::Auto
-                }
-            };
-            let res: MmapResource = Resource::open(cancel.clone(), o)?;
-            if intent == OpenIntent::Reopen && res.len().is_none() {
-                res.commit(Some(0))?;
-            }
-            Ok(res)
-        })
+        let initial_len = opts.initial_len.unwrap_or(DEFAULT_INITIAL_LEN);
+        let read_only = opts.mode == OpenMode::ReadOnly;
+        Self::open_with(
+            opts.path,
+            Box::new(move |path, file, intent| {
+                let file = file.try_clone().ctx("open", path)?;
+                let path = path.to_path_buf();
+                let (driver, init) = match intent {
+                    OpenIntent::Fresh => MmapDriver::on_new_file(file, path, initial_len)?,
+                    OpenIntent::Reopen => MmapDriver::on_committed_file(file, path, read_only)?,
+                };
+                Ok(Resource::from_driver(cancel.clone(), driver, init, None))
+            }),
+        )
     }
 }
 
 impl<R: ResourceExt> ResourceExt for AtomicChunked<R> {
     fn commit(&self, final_len: Option<u64>) -> StorageResult<()> {
-        let current = self.current();
         let mut claim = self.claim.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        let current = self.current();
         let Some(held) = claim.as_ref() else {
             // Already renamed (or passthrough): an ordinary commit.
             return current.commit(final_len);
         };
         current.commit(final_len)?;
-        held.lock.sync_all().ctx("fsync", &held.tmp)?;
-        fs::rename(&held.tmp, &self.canonical).ctx("rename", &self.canonical)?;
-        // The claim ends after the rename, so the next writer starts a new temp.
-        *claim = None;
-        drop(claim);
+        self.publish(held)?;
+        // The claim ends with the rename: the next writer starts a new temp.
+        // Unlocked now, so the committed file carries no claim's lock.
+        let Some(held) = claim.take() else {
+            return Ok(());
+        };
+        let _ = held.file.unlock();
         if let Some(factory) = &self.factory {
-            let reopened = Arc::new(factory(&self.canonical, OpenIntent::Reopen)?);
+            let reopened = Arc::new(factory(&self.canonical, &held.file, OpenIntent::Reopen)?);
             // Held until the swap, so a concurrent `set_observer` lands on
             // the reopened resource, not on the one being replaced.
             let observer = self.observer.lock();
@@ -273,8 +385,12 @@ impl<R: ResourceExt> ResourceExt for AtomicChunked<R> {
     }
 
     fn close(&self) {
+        let mut claim = self.claim.lock();
+        self.closed.store(true, Ordering::Release);
         self.current().close();
-        self.abandon();
+        if let Some(held) = claim.take() {
+            held.abandon();
+        }
     }
 
     fn path(&self) -> Option<&Path> {

@@ -11,7 +11,11 @@
 //! - [`FileId`]: which file a handle or a path refers to;
 //! - [`page_size`], and [`guarded`], the scoped SIGBUS guard around copies to
 //!   and from a mapping;
-//! - [`create_new`]: the exclusive, no-follow open used for temp files.
+//! - [`create_new`]: the exclusive, no-follow open used for temp files;
+//!   [`open_regular`]: the open of an existing file that never blocks and
+//!   refuses what is not a regular file on disk ([`check_regular`]);
+//!   [`owner_and_links`], [`effective_uid`] and [`copy_owner_and_mode`] for
+//!   the rules on files found in shared directories and on replaced files.
 
 use std::{fs::File, io, ops::Range, path::Path, sync::OnceLock};
 
@@ -27,8 +31,12 @@ mod windows;
 use windows as imp;
 
 pub(crate) use imp::{
-    create_new, data_ranges, guarded, make_sparse, punch_hole, read_at, write_all_at, EIO, EISDIR,
+    copy_owner_and_mode, create_new, data_ranges, effective_uid, file_len, guarded, make_sparse,
+    open_regular, owner_and_links, punch_hole, read_at, sync_dir, write_all_at, EEXIST, EIO,
+    EISDIR, EMLINK, ENODEV, ENOENT,
 };
+
+use crate::error::refusal;
 
 /// The size of a memory page, which is also the unit in which the file
 /// driver gives a file disk blocks. Cached after the first call.
@@ -78,6 +86,38 @@ pub(crate) fn file_id(file: &File) -> io::Result<FileId> {
 /// The identity of the file now at `path` (symlinks followed, as `open` does).
 pub(crate) fn path_id(path: &Path) -> io::Result<FileId> {
     imp::path_id(path)
+}
+
+/// Refuses what is not a regular file on a disk file system: a directory
+/// (`EISDIR`), a FIFO, a socket, a device, or a file of the kernel's procfs or
+/// sysfs (`ENODEV`, what `mmap` itself answers for them), so that opening one
+/// fails at once with a clear error instead of blocking, growing a device or
+/// writing to a kernel setting. Returns the file's metadata.
+pub(crate) fn check_regular(file: &File) -> io::Result<std::fs::Metadata> {
+    let meta = file.metadata()?;
+    check_regular_meta(&meta)?;
+    if let Some(fs) = imp::pseudo_file_system(file) {
+        return Err(refusal(
+            ENODEV,
+            format!("a file of {fs}, not a file on disk: only regular files can be mapped"),
+        ));
+    }
+    Ok(meta)
+}
+
+/// [`check_regular`] for what `stat` said, before anything is opened.
+pub(crate) fn check_regular_meta(meta: &std::fs::Metadata) -> io::Result<()> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    let errno = if meta.is_dir() { EISDIR } else { ENODEV };
+    Err(refusal(
+        errno,
+        format!(
+            "not a regular file ({}): only regular files can be mapped",
+            imp::file_kind(meta)
+        ),
+    ))
 }
 
 /// Birth time of a file, from what std knows (`statx` on Linux).

@@ -14,7 +14,11 @@ pub(crate) use super::sigbus::guarded;
 use super::{birth, FileId};
 
 pub(crate) const EIO: i32 = libc::EIO;
+pub(crate) const EEXIST: i32 = libc::EEXIST;
+pub(crate) const ENOENT: i32 = libc::ENOENT;
 pub(crate) const EISDIR: i32 = libc::EISDIR;
+pub(crate) const ENODEV: i32 = libc::ENODEV;
+pub(crate) const EMLINK: i32 = libc::EMLINK;
 
 pub(super) fn query_page_size() -> u64 {
     #[allow(unsafe_code)]
@@ -147,6 +151,132 @@ pub(crate) fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<
 /// how many bytes were read.
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     super::read_full(buf, offset, |part, at| file.read_at(part, at))
+}
+
+/// Opens the existing file at `path` for reading (and writing if `write`)
+/// without ever blocking in `open` (`O_NONBLOCK`: a FIFO or a device would
+/// otherwise wait for a peer; cleared again on Linux once the file is known
+/// to be regular, where POSIX gives it no effect anyway), and without
+/// following a symlink at `path` unless `follow` (`ELOOP` then). What it
+/// opened must be a regular file on a disk file system (see
+/// [`check_regular`](super::check_regular)); returns it with its metadata.
+pub(crate) fn open_regular(
+    path: &Path,
+    write: bool,
+    follow: bool,
+) -> io::Result<(File, fs::Metadata)> {
+    let mut flags = libc::O_NONBLOCK;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(flags)
+        .open(path)?;
+    let meta = super::check_regular(&file)?;
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+        fcntl_setfl(&file, fcntl_getfl(&file)? - OFlags::NONBLOCK)?;
+    }
+    Ok((file, meta))
+}
+
+/// The current size of `file`: one plain `fstat` on Linux (std's metadata
+/// uses `statx` for every field, which costs more on a hot path).
+pub(crate) fn file_len(file: &File) -> io::Result<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let st = rustix::fs::fstat(file)?;
+        Ok(u64::try_from(st.st_size).unwrap_or(0))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Ok(file.metadata()?.len())
+    }
+}
+
+/// What a non-regular file is, for messages.
+pub(super) fn file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The kernel's view of itself (procfs, sysfs): files that claim to be
+/// regular but ignore `ftruncate`, cannot be mapped, and whose writes change
+/// the system. `None` for an ordinary file system.
+pub(super) fn pseudo_file_system(file: &File) -> Option<&'static str> {
+    #[cfg(target_os = "linux")]
+    {
+        const PROC: u64 = 0x9fa0;
+        const SYSFS: u64 = 0x6265_6572;
+        #[allow(clippy::unnecessary_cast)] // the field's type differs by architecture
+        let magic = rustix::fs::fstatfs(file).ok()?.f_type as u64;
+        match magic {
+            PROC => Some("procfs"),
+            SYSFS => Some("sysfs"),
+            _ => None,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        None
+    }
+}
+
+/// The owner (user id) of a file, and its number of hard links.
+pub(crate) fn owner_and_links(meta: &fs::Metadata) -> (Option<u32>, u64) {
+    (Some(meta.uid()), meta.nlink())
+}
+
+/// Makes the entries of `dir` (a rename into it) durable: `fsync` of the
+/// directory. Best effort: the rename has happened either way, and some file
+/// systems refuse to sync a directory.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// This process's effective user id.
+pub(crate) fn effective_uid() -> Option<u32> {
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    Some(uid)
+}
+
+/// Gives `to` the owner, group and permission bits of `from` (the file it
+/// will replace), as far as this process may: `fchown` to another user needs
+/// privileges, so on `EPERM` the owner (then the group) stays ours. Set-id
+/// bits are never copied.
+pub(crate) fn copy_owner_and_mode(from: &fs::Metadata, to: &File) -> io::Result<()> {
+    use std::os::unix::fs::{fchown, PermissionsExt};
+    let ours = to.metadata()?;
+    if (ours.uid(), ours.gid()) != (from.uid(), from.gid())
+        && fchown(to, Some(from.uid()), Some(from.gid())).is_err()
+    {
+        // Not permitted: keep the group at least, if we are in it.
+        let _ = fchown(to, None, Some(from.gid()));
+    }
+    to.set_permissions(fs::Permissions::from_mode(from.mode() & 0o777))
 }
 
 /// Creates `path` for reading and writing, failing if anything (a file or a

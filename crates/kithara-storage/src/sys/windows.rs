@@ -35,7 +35,11 @@ use super::{birth, FileId};
 
 // The POSIX numbers the rest of the crate reports for these conditions.
 pub(crate) const EIO: i32 = 5;
+pub(crate) const EEXIST: i32 = 17;
+pub(crate) const ENOENT: i32 = 2;
 pub(crate) const EISDIR: i32 = 21;
+pub(crate) const ENODEV: i32 = 19;
+pub(crate) const EMLINK: i32 = 31;
 
 const ERROR_MORE_DATA: i32 = 234;
 
@@ -72,7 +76,7 @@ fn ioctl<I, O>(file: &File, code: u32, input: Option<&I>, out: &mut [O]) -> io::
     Ok(returned as usize)
 }
 
-pub(super) fn file_id(file: &File) -> io::Result<FileId> {
+fn handle_info(file: &File) -> io::Result<BY_HANDLE_FILE_INFORMATION> {
     #[allow(unsafe_code)]
     // SAFETY: an all-zero BY_HANDLE_FILE_INFORMATION is valid plain data.
     let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { mem::zeroed() };
@@ -82,6 +86,11 @@ pub(super) fn file_id(file: &File) -> io::Result<FileId> {
     if ok == 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(info)
+}
+
+pub(super) fn file_id(file: &File) -> io::Result<FileId> {
+    let info = handle_info(file)?;
     Ok(FileId {
         volume: u64::from(info.dwVolumeSerialNumber),
         index: (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
@@ -169,6 +178,64 @@ pub(crate) fn create_new(path: &Path) -> io::Result<File> {
         .create_new(true)
         .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
         .open(path)
+}
+
+/// Opens the existing file at `path` for reading (and writing if `write`);
+/// with `follow: false` a reparse point (symlink) is opened as itself, and
+/// then refused as not a regular file. Returns it with its metadata.
+pub(crate) fn open_regular(
+    path: &Path,
+    write: bool,
+    follow: bool,
+) -> io::Result<(File, std::fs::Metadata)> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(write);
+    if !follow {
+        opts.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
+    }
+    let file = opts.open(path)?;
+    let meta = super::check_regular(&file)?;
+    Ok((file, meta))
+}
+
+/// The current size of `file`.
+pub(crate) fn file_len(file: &File) -> io::Result<u64> {
+    Ok(file.metadata()?.len())
+}
+
+/// What a non-regular file is, for messages.
+pub(super) fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    if meta.is_dir() {
+        "a directory"
+    } else if meta.file_type().is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// No pseudo file systems of the kind procfs is.
+pub(super) fn pseudo_file_system(_file: &File) -> Option<&'static str> {
+    None
+}
+
+/// The owner (none: Windows owners are SIDs) and the number of hard links
+/// (taken as 1: std does not expose it on Windows, where they are rare).
+pub(crate) fn owner_and_links(_meta: &std::fs::Metadata) -> (Option<u32>, u64) {
+    (None, 1)
+}
+
+/// Directory entries are durable once the call that made them returns.
+pub(crate) fn sync_dir(_dir: &Path) {}
+
+/// No user ids on Windows.
+pub(crate) fn effective_uid() -> Option<u32> {
+    None
+}
+
+/// The replacement inherits the directory's ACL, as any new file there.
+pub(crate) fn copy_owner_and_mode(_from: &std::fs::Metadata, _to: &File) -> io::Result<()> {
+    Ok(())
 }
 
 /// Windows refuses to truncate a mapped file, so a copy cannot fault.

@@ -180,3 +180,48 @@ pub fn allocated(path: &Path) -> u64 {
 pub fn errno(e: &kithara_storage::StorageError) -> Option<i32> {
     e.errno()
 }
+
+/// Whether the tests run as root (some cases need another user's files).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The inode number of the file at `path`.
+#[cfg(unix)]
+pub fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// Runs the ignored test `child` of this test binary in a new process with
+/// `env`, waits until it prints `marker`, and kills it with SIGKILL (no
+/// destructor, no close runs): what a crash leaves behind.
+pub fn run_child_killed(child: &str, env: (&str, &Path), marker: &str) {
+    use std::io::{BufRead, BufReader};
+    let exe = std::env::current_exe().unwrap();
+    let mut proc = Command::new(exe)
+        .args(["--exact", child, "--ignored", "--nocapture"])
+        .env(env.0, env.1)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = proc.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let wanted = marker.to_owned();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(&wanted) {
+                let _ = tx.send(());
+                break;
+            }
+        }
+    });
+    let reached = rx.recv_timeout(Duration::from_secs(60));
+    let _ = proc.kill();
+    let _ = proc.wait();
+    assert!(reached.is_ok(), "child {child} never printed {marker}");
+}

@@ -46,7 +46,10 @@ use memmap2::MmapRaw;
 use parking_lot::RwLock;
 use rangemap::RangeSet;
 
-use crate::{error::IoContext, sys, StorageError, StorageResult};
+use crate::{
+    error::{refusal, refused_errno, IoContext},
+    sys, StorageError, StorageResult,
+};
 
 /// `range` widened to whole pages.
 fn pages_around(range: &Range<u64>) -> Range<u64> {
@@ -266,9 +269,43 @@ impl MappedFile {
                 })?;
                 Ok(n)
             }
-            // Holes read as zeros through `pread`, allocating nothing.
-            _ => sys::read_at(&self.file, buf, offset),
+            // Holes read as zeros through `pread`, allocating nothing. A
+            // short read inside what we know of the file: someone cut it.
+            _ => match sys::read_at(&self.file, buf, offset)? {
+                got if got < n => Err(self.cut(offset + got as u64)),
+                got => Ok(got),
+            },
         }
+    }
+
+    /// The error for a file found shorter than this handle knows it
+    /// (`len`): someone else truncated it. `EIO`, as a fault on the mapping
+    /// reports it; [`is_cut`] tells it from a disk's `EIO`.
+    fn cut(&self, now: u64) -> io::Error {
+        refusal(
+            sys::EIO,
+            format!(
+                "the file was cut to {now} bytes by someone else (this handle had {} bytes)",
+                self.len
+            ),
+        )
+    }
+
+    /// Checks that nobody cut the file under this handle: its size must be
+    /// at least what the handle knows. Called before the handle grows the
+    /// file or writes with `pwrite` (either would silently fill the cut part
+    /// with zeros that the resource then claims as written) and before a
+    /// commit seals it.
+    pub(super) fn check_not_cut(&self) -> StorageResult<()> {
+        let now = sys::file_len(&self.file).ctx("fstat", &self.path)?;
+        if now < self.len {
+            return Err(StorageError::io(
+                self.cut(now),
+                "write",
+                Some(self.path.clone()),
+            ));
+        }
+        Ok(())
     }
 
     /// Writes `data` at `offset` (inside the file: grow first): through the
@@ -304,6 +341,7 @@ impl MappedFile {
     /// access: the mapping sees the bytes through the page cache. A failed
     /// write gives back the blocks it took in pages that were holes before.
     pub(super) fn write_file(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
+        self.check_not_cut()?;
         let range = offset..offset + data.len() as u64;
         let pages = pages_around(&range);
         let holes = {
@@ -366,6 +404,7 @@ impl MappedFile {
                 Some(self.path.clone()),
             ));
         }
+        self.check_not_cut()?;
         self.map = None;
         if len != self.len {
             self.file.set_len(len).ctx("ftruncate", &self.path)?;
@@ -412,6 +451,16 @@ impl MappedFile {
         }
         sys::copy_range(&from.file, &self.file, range).ctx("write", &self.path)
     }
+}
+
+/// Whether `err` says a file was found cut (see `MappedFile::cut`).
+pub(super) fn is_cut(err: &io::Error) -> bool {
+    refused_errno(err) == Some(sys::EIO)
+}
+
+/// [`is_cut`] for a `StorageError`.
+pub(super) fn was_cut(err: &StorageError) -> bool {
+    matches!(err, StorageError::Io { source, .. } if is_cut(source))
 }
 
 /// Makes what was written through `map` and to `file` durable: msync, then

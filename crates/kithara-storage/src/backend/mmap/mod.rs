@@ -57,7 +57,7 @@ mod file;
 
 use std::{
     collections::BTreeMap,
-    fs::{self, File, OpenOptions},
+    fs::{self, File},
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
 };
@@ -71,8 +71,9 @@ use super::{
     Driver, DriverIo, DriverState, Resource,
 };
 use crate::{
+    error,
     error::IoContext,
-    sys::{self, EIO, EISDIR},
+    sys::{self, EEXIST, EIO, ENOENT},
     temp::{self, TempName},
     OpenMode, StorageError, StorageResult,
 };
@@ -130,6 +131,8 @@ struct Next {
     file: MappedFile,
     /// `None` only while the commit renames it.
     name: Option<TempName>,
+    /// What it is renamed over: the path, or the file a symlink there names.
+    target: PathBuf,
     /// What this generation has written.
     written: RangeSet<u64>,
 }
@@ -192,19 +195,82 @@ impl std::fmt::Debug for MmapDriver {
 /// A resource backed by a memory-mapped file.
 pub type MmapResource = Resource<MmapDriver>;
 
-fn open_file(path: &Path, write: bool, create: bool) -> StorageResult<File> {
-    if create {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).ctx("mkdir", parent)?;
+/// What an open made that a failure later in the same open must undo, so a
+/// failed open leaves the directory as it found it.
+enum Made {
+    /// A new file (and these missing parent directories, deepest first).
+    File { dirs: Vec<PathBuf> },
+    /// An existing empty file, lengthened.
+    Grown,
+}
+
+impl Made {
+    /// Undoes what the open made at `path`; `file` is the file it made.
+    fn undo(self, path: &Path, file: &File) {
+        match self {
+            Made::Grown => {
+                let _ = file.set_len(0);
+            }
+            Made::File { dirs } => {
+                // Only our own file: someone may have put another one there.
+                let ours = sys::file_id(file).ok();
+                let still =
+                    ours.is_some_and(|id| sys::path_id(path).is_ok_and(|now| now.same_file(&id)));
+                if still {
+                    let _ = fs::remove_file(path);
+                }
+                for dir in dirs {
+                    // Only if empty: never what someone else put there meanwhile.
+                    let _ = fs::remove_dir(dir);
+                }
+            }
         }
     }
-    OpenOptions::new()
-        .read(true)
-        .write(write)
-        .create(create)
-        .truncate(false)
-        .open(path)
-        .ctx("open", path)
+}
+
+/// Creates the missing parent directories of `path`; returns those it
+/// created, deepest first.
+fn create_parents(path: &Path) -> StorageResult<Vec<PathBuf>> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let missing: Vec<PathBuf> = parent
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    fs::create_dir_all(parent).ctx("mkdir", parent)?;
+    Ok(missing)
+}
+
+/// Opens the existing regular file at `path` (see [`sys::open_regular`]).
+fn open_existing_file(path: &Path, write: bool) -> StorageResult<(File, fs::Metadata)> {
+    sys::open_regular(path, write, true).ctx("open", path)
+}
+
+/// Creates the file at `path`, which was missing: exclusively, so the file
+/// this open goes on with is the one it made. `Ok(None)` if something
+/// appeared there meanwhile (look again).
+fn create_file(path: &Path) -> StorageResult<Option<(File, Made)>> {
+    let dirs = create_parents(path)?;
+    match sys::create_new(path) {
+        Ok(file) => Ok(Some((file, Made::File { dirs }))),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let dangling = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+                && fs::metadata(path).is_err();
+            if dangling {
+                let why = "a symbolic link to nowhere is at the path: a new file is never \
+                           created through a link";
+                return Err(StorageError::io(
+                    error::refusal(EEXIST, why),
+                    "open",
+                    Some(path.to_path_buf()),
+                ));
+            }
+            Ok(None)
+        }
+        Err(e) => Err(StorageError::io(e, "open", Some(path.to_path_buf()))),
+    }
 }
 
 fn eio(path: &Path, syscall: &'static str) -> StorageError {
@@ -290,87 +356,177 @@ impl Driver for MmapDriver {
     type Options = MmapOptions;
 
     fn open(opts: MmapOptions) -> StorageResult<(Self, DriverState)> {
+        // A file that appears between our look and our create: look again.
+        for _ in 0..3 {
+            if let Some(opened) = Self::try_open(&opts)? {
+                return Ok(opened);
+            }
+        }
+        Err(StorageError::io(
+            std::io::ErrorKind::AlreadyExists.into(),
+            "open",
+            Some(opts.path),
+        ))
+    }
+}
+
+impl MmapDriver {
+    /// One attempt of [`open`](Driver::open): `Ok(None)` if the file at the
+    /// path appeared or went away while it looked.
+    ///
+    /// Only regular files open (see [`sys::check_regular`]): a FIFO, a
+    /// socket, a device or a kernel file fails at once, before any `open(2)`
+    /// that could block. A file this open creates or lengthens is removed or
+    /// emptied again if the open fails later (say, writing the first record).
+    fn try_open(opts: &MmapOptions) -> StorageResult<Option<(Self, DriverState)>> {
         let MmapOptions {
             path,
             initial_len,
             mode,
             persist_ranges,
-        } = opts;
-        let existing_len = match fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(StorageError::io(
-                    std::io::Error::from_raw_os_error(EISDIR),
-                    "open",
-                    Some(path),
-                ))
+        } = opts.clone();
+        let exists = match fs::metadata(&path) {
+            Ok(meta) => {
+                sys::check_regular_meta(&meta).ctx("open", &path)?;
+                true
             }
-            Ok(meta) => Some(meta.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(StorageError::io(e, "stat", Some(path))),
         };
         let mut meta = BTreeMap::new();
-        let opened = match existing_len {
-            None => None,
-            Some(len) => {
-                let file = open_file(&path, false, false)?;
-                open_existing(&file, &path, len, mode, persist_ranges).map(|e| (e, file))
-            }
-        };
-        let (init, main) = match opened {
-            Some((existing, file)) => {
-                meta = existing.meta;
-                let file = if existing.writable {
-                    let rw = open_file(&path, true, false)?;
-                    // The ranges were loaded for `file`: they must be this one's.
-                    let same = matches!(
-                        (sys::file_id(&file), sys::file_id(&rw)),
-                        (Ok(a), Ok(b)) if a.same_file(&b)
-                    );
-                    if !same {
-                        return Err(StorageError::io(
-                            std::io::Error::other("the file was replaced while it was opened"),
-                            "open",
-                            Some(path),
-                        ));
-                    }
-                    rw
-                } else {
-                    file
-                };
-                let main = MappedFile::open(file, &path, existing.writable)?;
-                (existing.init, Some(main))
-            }
-            None if mode == OpenMode::ReadOnly => {
-                let init = DriverState {
-                    read_only: true,
-                    final_len: Some(0),
-                    ..DriverState::default()
-                };
-                (init, None)
-            }
-            None => {
-                // Missing or empty: create it active.
-                let init = DriverState {
-                    reopen_on_write: mode == OpenMode::ReadWrite,
-                    ..DriverState::default()
-                };
-                let file = open_file(&path, true, true)?;
-                let main =
-                    MappedFile::create(file, &path, initial_len.unwrap_or(DEFAULT_INITIAL_LEN))?;
-                if persist_ranges {
-                    // An empty record bound to this file: if we die before the
-                    // first checkpoint, the reopen claims nothing.
-                    record::store(&path, main.file(), &Record::default())?;
+        let mut reuse = None;
+        if exists {
+            let (file, stat) = match open_existing_file(&path, false) {
+                Err(e) if e.errno() == Some(ENOENT) => return Ok(None),
+                other => other?,
+            };
+            let existing_len = stat.len();
+            match open_existing(&file, &path, existing_len, mode, persist_ranges) {
+                Some(existing) => {
+                    meta = existing.meta;
+                    let file = if existing.writable {
+                        reopen_writable(&file, &path)?
+                    } else {
+                        file
+                    };
+                    let main = MappedFile::open(file, &path, existing.writable)?;
+                    let driver = Self::new(path, mode, persist_ranges, Some(main), meta);
+                    driver.written_end.store(existing_len, Ordering::Relaxed);
+                    return Ok(Some((driver, existing.init)));
                 }
-                (init, Some(main))
+                // Empty, and nothing recorded: start it afresh, in place.
+                None => reuse = Some(reopen_writable(&file, &path)?),
+            }
+        }
+        if reuse.is_none() && mode == OpenMode::ReadOnly {
+            let init = DriverState {
+                read_only: true,
+                final_len: Some(0),
+                ..DriverState::default()
+            };
+            return Ok(Some((
+                Self::new(path, mode, persist_ranges, None, meta),
+                init,
+            )));
+        }
+        let (file, made) = match reuse {
+            Some(file) => (file, Made::Grown),
+            None => match create_file(&path)? {
+                Some(created) => created,
+                None => return Ok(None),
+            },
+        };
+        let len = initial_len.unwrap_or(DEFAULT_INITIAL_LEN);
+        let started = file.try_clone().ctx("open", &path).and_then(|mine| {
+            let main = MappedFile::create(mine, &path, len)?;
+            if persist_ranges {
+                // An empty record bound to this file: if we die before the
+                // first checkpoint, the reopen claims nothing.
+                record::store(&path, main.file(), &Record::default())?;
+            }
+            Ok(main)
+        });
+        let main = match started {
+            Ok(main) => main,
+            Err(e) => {
+                made.undo(&path, &file);
+                return Err(e);
             }
         };
-        // Existing bytes count as written: large writes over them are copies.
-        let written_end = existing_len.unwrap_or(0);
-        let driver = Self {
+        let init = DriverState {
+            reopen_on_write: mode == OpenMode::ReadWrite,
+            ..DriverState::default()
+        };
+        Ok(Some((
+            Self::new(path, mode, persist_ranges, Some(main), meta),
+            init,
+        )))
+    }
+
+    /// A driver over `file`, an empty file the caller just created
+    /// exclusively at `path` and holds (the temp of an
+    /// [`AtomicChunked`](crate::AtomicChunked)): grown to `len` bytes, sparse,
+    /// active, without a record; a write after a commit reopens it.
+    ///
+    /// The caller's descriptor is used, never the path: nothing put at the
+    /// path meanwhile is opened instead.
+    pub(crate) fn on_new_file(
+        file: File,
+        path: PathBuf,
+        len: u64,
+    ) -> StorageResult<(Self, DriverState)> {
+        let main = MappedFile::create(file, &path, len)?;
+        let init = DriverState {
+            reopen_on_write: true,
+            ..DriverState::default()
+        };
+        let driver = Self::new(
+            path,
+            OpenMode::ReadWrite,
+            false,
+            Some(main),
+            BTreeMap::new(),
+        );
+        Ok((driver, init))
+    }
+
+    /// A driver over `file`, a file the caller wrote and renamed to `path`
+    /// (an [`AtomicChunked`](crate::AtomicChunked) commit): committed at its
+    /// length, read-only if `read_only`; a rewrite after `reactivate` is a
+    /// new generation beside it, as for any committed file.
+    pub(crate) fn on_committed_file(
+        file: File,
+        path: PathBuf,
+        read_only: bool,
+    ) -> StorageResult<(Self, DriverState)> {
+        let main = MappedFile::open(file, &path, false)?;
+        let len = main.len();
+        let mode = if read_only {
+            OpenMode::ReadOnly
+        } else {
+            OpenMode::Auto
+        };
+        let init = DriverState {
+            final_len: Some(len),
+            read_only,
+            ..DriverState::default()
+        };
+        let driver = Self::new(path, mode, false, Some(main), BTreeMap::new());
+        driver.written_end.store(len, Ordering::Relaxed);
+        Ok((driver, init))
+    }
+
+    fn new(
+        path: PathBuf,
+        mode: OpenMode,
+        persist: bool,
+        main: Option<MappedFile>,
+        meta: BTreeMap<String, String>,
+    ) -> Self {
+        Self {
             path,
             mode,
-            persist: persist_ranges,
+            persist,
             files: RwLock::new(Files {
                 main,
                 rewrite: None,
@@ -378,12 +534,29 @@ impl Driver for MmapDriver {
                 damaged: false,
             }),
             unpersisted: AtomicU64::new(0),
-            written_end: AtomicU64::new(written_end),
+            written_end: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             record: Mutex::new(meta),
-        };
-        Ok((driver, init))
+        }
     }
+}
+
+/// Opens `path` again for writing, and checks that it is still the file
+/// `read` (which the range record was loaded for).
+fn reopen_writable(read: &File, path: &Path) -> StorageResult<File> {
+    let (rw, _) = open_existing_file(path, true)?;
+    let same = matches!(
+        (sys::file_id(read), sys::file_id(&rw)),
+        (Ok(a), Ok(b)) if a.same_file(&b)
+    );
+    if !same {
+        return Err(StorageError::io(
+            std::io::Error::other("the file was replaced while it was opened"),
+            "open",
+            Some(path.to_path_buf()),
+        ));
+    }
+    Ok(rw)
 }
 
 impl MmapDriver {
@@ -398,8 +571,11 @@ impl MmapDriver {
     }
 
     /// After a fault showed that someone else truncated the file under the
-    /// mapping: drop the mappings, and answer every data access with `EIO`
-    /// until a commit or reactivate maps the file afresh.
+    /// mapping (or a size check found it shorter than this handle knows):
+    /// drop the mappings, and answer every data access and commit with `EIO`
+    /// until `reactivate` maps the file afresh, when the resource forgets
+    /// every range it had ([`lost`](DriverIo::lost)). Bytes the cut took
+    /// are never claimed, and never committed as zeros.
     fn mark_damaged(&self) {
         let mut f = self.files.write();
         if let Some(main) = &mut f.main {
@@ -420,12 +596,19 @@ impl MmapDriver {
     /// Creates the file of a new generation beside the data file, `len`
     /// bytes, sparse, named for its `purpose` (`next` for a rewrite, `atomic`
     /// for a [`replace`](DriverIo::replace)).
+    ///
+    /// What it will replace follows [`temp::replaced`]: through a symlink at
+    /// the path, never over a file with several hard links, with the replaced
+    /// file's mode (and owner where permitted).
     fn create_next(&self, len: u64, purpose: &str) -> StorageResult<Next> {
-        let (file, name) = temp::create_beside(&self.path, purpose)?;
+        let replaced = temp::replaced(&self.path)?;
+        let (file, name) = temp::create_beside(&replaced.target, purpose)?;
+        replaced.carry_over(&file, name.path())?;
         let file = MappedFile::create(file, name.path(), len)?;
         Ok(Next {
             file,
             name: Some(name),
+            target: replaced.target,
             written: RangeSet::new(),
         })
     }
@@ -442,7 +625,7 @@ impl MmapDriver {
         let Some(name) = next.name.take() else {
             return Err(StorageError::Closed);
         };
-        if let Err((e, name)) = name.persist(&self.path) {
+        if let Err((e, name)) = name.persist(&next.target) {
             next.name = Some(name);
             return Err(e);
         }
@@ -459,6 +642,74 @@ impl MmapDriver {
         Ok(())
     }
 
+    /// [`commit`](DriverIo::commit) without the bookkeeping of a cut file.
+    ///
+    /// Never while damaged (`EIO`): a cut file's missing bytes would be
+    /// committed as zeros. Every file whose bytes the commit claims is
+    /// checked for a cut first.
+    fn commit_files(&self, final_len: u64) -> StorageResult<()> {
+        {
+            let f = self.files.read();
+            self.check(&f, "write")?;
+            self.fill_next(&f, final_len)?;
+        }
+        let mut f = self.files.write();
+        self.check(&f, "write")?;
+        if f.rewrite.is_none() {
+            if let Some(main) = f.main.as_ref().filter(|m| !m.writable()) {
+                // A commit of committed bytes: never in place either.
+                f.rewrite = Some(Rewrite {
+                    base_len: main.len(),
+                    keep: true,
+                    next: None,
+                });
+            }
+        }
+        let rewrite = f
+            .rewrite
+            .as_ref()
+            .map(|rw| (rw.next.is_some(), rw.keep, rw.base_len));
+        match rewrite {
+            Some((false, keep, base_len)) => {
+                if keep {
+                    if let Some(main) = &f.main {
+                        main.check_not_cut()?;
+                    }
+                }
+                let unchanged = f.main.as_ref().map_or(0, MappedFile::len) == final_len;
+                if unchanged && keep {
+                    f.rewrite = None;
+                } else {
+                    // A new length is a new generation too: the committed
+                    // file is never changed in place.
+                    let next = self.create_next(final_len, "next")?;
+                    if keep {
+                        if let Some(main) = &f.main {
+                            next.file.copy_from(main, 0..base_len.min(final_len))?;
+                        }
+                    }
+                    if let Some(rw) = &mut f.rewrite {
+                        rw.next = Some(next);
+                    }
+                    self.swap_in(&mut f, final_len)?;
+                }
+            }
+            Some((true, ..)) => self.swap_in(&mut f, final_len)?,
+            None => {
+                let Some(main) = &mut f.main else {
+                    return Err(StorageError::Closed);
+                };
+                main.check_not_cut()?;
+                if main.len() != final_len {
+                    main.set_len(final_len)?;
+                }
+                main.seal()?;
+            }
+        }
+        self.written_end.store(final_len, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Copies the committed bytes the new generation did not overwrite into
     /// it, up to `final_len`. Under the read lock: readers go on meanwhile.
     fn fill_next(&self, f: &Files, final_len: u64) -> StorageResult<()> {
@@ -471,6 +722,8 @@ impl MmapDriver {
         if !rw.keep {
             return Ok(());
         }
+        // A cut committed file would be copied as zeros.
+        main.check_not_cut()?;
         let keep = 0..rw.base_len.min(final_len);
         for gap in next.written.gaps(&keep) {
             next.file.copy_from(main, gap)?;
@@ -505,7 +758,7 @@ impl DriverIo for MmapDriver {
         match read {
             Ok(n) => Ok(n),
             Err(e) => {
-                let fault = e.raw_os_error() == Some(EIO);
+                let fault = e.raw_os_error() == Some(EIO) || file::is_cut(&e);
                 drop(f);
                 if fault {
                     self.mark_damaged();
@@ -528,7 +781,13 @@ impl DriverIo for MmapDriver {
             self.check(&f, "write")?;
             if f.rewrite.is_none() {
                 if let Some(target) = f.write_target().filter(|t| end <= t.len()) {
-                    target.write_file(offset, data)?;
+                    if let Err(e) = target.write_file(offset, data) {
+                        drop(f);
+                        if file::was_cut(&e) {
+                            self.mark_damaged();
+                        }
+                        return Err(e);
+                    }
                     self.note_written(offset, data.len());
                     return Ok(());
                 }
@@ -552,14 +811,18 @@ impl DriverIo for MmapDriver {
                 None => return Err(StorageError::Closed),
             },
         };
-        if end > target.len() {
-            target.grow(end, DEFAULT_INITIAL_LEN)?;
-        }
-        let result = if direct {
-            target.write_file(offset, data)
+        let grown = if end > target.len() {
+            target.grow(end, DEFAULT_INITIAL_LEN)
         } else {
-            target.write_mapped(offset, data)
+            Ok(())
         };
+        let result = grown.and_then(|()| {
+            if direct {
+                target.write_file(offset, data)
+            } else {
+                target.write_mapped(offset, data)
+            }
+        });
         match result {
             Ok(()) => {
                 if let Some(written) = written {
@@ -570,7 +833,9 @@ impl DriverIo for MmapDriver {
                 Ok(())
             }
             Err(e) => {
-                if !direct && is_eio(&e) {
+                // A fault on the mapping, or the file found cut before a
+                // growth or a `pwrite`: someone else truncated it.
+                if file::was_cut(&e) || (!direct && is_eio(&e)) {
                     drop(f);
                     self.mark_damaged();
                 }
@@ -580,65 +845,11 @@ impl DriverIo for MmapDriver {
     }
 
     fn commit(&self, final_len: u64) -> StorageResult<()> {
-        {
-            let f = self.files.read();
-            if f.closed {
-                return Err(StorageError::Closed);
-            }
-            self.fill_next(&f, final_len)?;
+        let result = self.commit_files(final_len);
+        if result.as_ref().is_err_and(file::was_cut) {
+            self.mark_damaged();
         }
-        let mut f = self.files.write();
-        if f.closed {
-            return Err(StorageError::Closed);
-        }
-        if f.rewrite.is_none() {
-            if let Some(main) = f.main.as_ref().filter(|m| !m.writable()) {
-                // A commit of committed bytes: never in place either.
-                f.rewrite = Some(Rewrite {
-                    base_len: main.len(),
-                    keep: true,
-                    next: None,
-                });
-            }
-        }
-        let rewrite = f
-            .rewrite
-            .as_ref()
-            .map(|rw| (rw.next.is_some(), rw.keep, rw.base_len));
-        match rewrite {
-            Some((false, keep, base_len)) => {
-                let unchanged = f.main.as_ref().map_or(0, MappedFile::len) == final_len;
-                if unchanged && keep {
-                    f.rewrite = None;
-                } else {
-                    // A new length is a new generation too: the committed
-                    // file is never changed in place.
-                    let next = self.create_next(final_len, "next")?;
-                    if keep {
-                        if let Some(main) = &f.main {
-                            next.file.copy_from(main, 0..base_len.min(final_len))?;
-                        }
-                    }
-                    if let Some(rw) = &mut f.rewrite {
-                        rw.next = Some(next);
-                    }
-                    self.swap_in(&mut f, final_len)?;
-                }
-            }
-            Some((true, ..)) => self.swap_in(&mut f, final_len)?,
-            None => {
-                let Some(main) = &mut f.main else {
-                    return Err(StorageError::Closed);
-                };
-                if main.len() != final_len {
-                    main.set_len(final_len)?;
-                }
-                main.seal()?;
-            }
-        }
-        f.damaged = false;
-        self.written_end.store(final_len, Ordering::Relaxed);
-        Ok(())
+        result
     }
 
     fn reactivate(&self) -> StorageResult<()> {
@@ -647,13 +858,16 @@ impl DriverIo for MmapDriver {
             return Err(StorageError::Closed);
         }
         if f.damaged {
-            // Mapped afresh, at the file's current size.
+            // Mapped afresh, at the file's current size; the resource
+            // forgets every range it had (see `lost`).
             if let Some(main) = &mut f.main {
                 main.remap()?;
+                self.written_end.store(main.len(), Ordering::Relaxed);
             }
             f.damaged = false;
         }
-        if f.rewrite.is_none() {
+        let committed = f.main.as_ref().is_some_and(|m| !m.writable());
+        if f.rewrite.is_none() && committed {
             let base_len = f.main.as_ref().map_or(0, MappedFile::len);
             f.rewrite = Some(Rewrite {
                 base_len,
@@ -666,14 +880,15 @@ impl DriverIo for MmapDriver {
 
     fn replace(&self, data: &[u8], durable: bool) -> StorageResult<()> {
         let len = data.len() as u64;
-        {
-            let f = self.files.read();
-            self.check(&f, "write")?;
+        if self.files.read().closed {
+            // Not `check`: a whole new content heals a cut file.
+            return Err(StorageError::Closed);
         }
         // Written and synced outside the lock: nobody sees it until the swap.
         let mut next = self.create_next(len, "atomic")?;
         next.file.write_file(0, data)?;
         next.written.insert(0..len);
+        let target = next.target.clone();
         if durable {
             let (map, handle) = next.file.sync_handles();
             file::sync(map.as_deref(), &handle, next.file.path())?;
@@ -698,6 +913,11 @@ impl DriverIo for MmapDriver {
         }
         f.damaged = false;
         self.written_end.store(len, Ordering::Relaxed);
+        drop(f);
+        if durable {
+            // The rename itself, durable before the call returns.
+            sys::sync_dir(temp::dir_of(&target));
+        }
         Ok(())
     }
 
@@ -772,6 +992,10 @@ impl DriverIo for MmapDriver {
 
     fn checkpoint_due(&self) -> bool {
         self.persist && self.unpersisted.load(Ordering::Relaxed) >= CHECKPOINT_BYTES
+    }
+
+    fn lost(&self) -> bool {
+        self.files.read().damaged
     }
 
     fn persists_ranges(&self) -> bool {
