@@ -227,6 +227,23 @@ impl AnyResource {
         }
     }
 
+    /// How many waits are pending on the resource: blocked
+    /// `wait_range_with` calls of any thread and registered waiters. A
+    /// diagnostic (tests use it to know that a waiter is registered before
+    /// they act), not part of the bindings' public API.
+    ///
+    /// # Errors
+    /// `Closed`.
+    pub fn pending_waiters(&self) -> StorageResult<usize> {
+        self.resource()?;
+        Ok(match &self.inner {
+            Inner::Plain(r) => r.pending_waiters(),
+            Inner::Atomic(r) => r.inner().pending_waiters(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Inner::Chunked(r) => r.current().pending_waiters(),
+        })
+    }
+
     /// Blocks the calling thread until `range` is decided, for at most
     /// `timeout_ms` milliseconds (`None`: no limit).
     ///
