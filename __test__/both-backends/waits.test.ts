@@ -205,3 +205,38 @@ test('a signal aborted after the wait settled changes nothing', async (t) => {
   )
   t.is(late, ac.signal.reason)
 })
+
+test('2,000 sequential waits, each decided by a write in a later task: woken, not polled', async (t) => {
+  // Each wait is pending when its write runs (the write is queued behind
+  // it), so it settles through the wake-up. Woken, 2,000 of them take
+  // milliseconds; polled every 50 ms they would take 100 s. Bounded at 20 s.
+  const TRIPS = 2_000
+  const BOUND_MS = 20_000
+  t.timeout(BOUND_MS + 30_000)
+  const { r } = open()
+  const one = new Uint8Array([1])
+  let trips = 0
+  let timedOut = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      timedOut = true
+      resolve()
+    }, BOUND_MS)
+  })
+  const run = (async () => {
+    for (let k = 0; k < TRIPS && !timedOut; k++) {
+      const p = r.waitRange(k, k + 1, { timeoutMs: BOUND_MS })
+      setImmediate(() => r.writeAt(k, one))
+      if ((await p) !== 'ready') throw new Error(`trip ${k}`)
+      trips = k + 1
+    }
+  })()
+  try {
+    await Promise.race([run, bound])
+  } finally {
+    clearTimeout(timer)
+  }
+  t.false(timedOut, `only ${trips} of ${TRIPS} waits settled in ${BOUND_MS} ms: a wait is not woken by its write`)
+  t.is(trips, TRIPS)
+})
