@@ -363,11 +363,10 @@ test('event arguments are validated', (t) => {
   t.is(codeOf(t.throws(() => r.on('write', 'f' as never), { instanceOf: TypeError })), 'ERR_INVALID_ARG_TYPE')
 })
 
-test('events of writes made in a worker thread arrive on this thread', async (t) => {
-  if (backendName() === 'wasm') {
-    t.pass('the WebAssembly backend does not share resources across worker threads')
-    return
-  }
+// Skipped on WebAssembly, which does not share resources across worker threads.
+const acrossThreads = backendName() === 'wasm' ? test.skip : test
+
+acrossThreads('events of writes made in a worker thread arrive on this thread', async (t) => {
   const r: ResourceBase = open()
   let total = 0
   r.on('write', ({ start, end }) => {
