@@ -68,7 +68,7 @@ fn read_only_mode_rejects_writes_and_missing_files_are_empty() {
     let dir = TempDir::new().unwrap();
     let missing = mmap_mode(&dir.path().join("nope.dat"), OpenMode::ReadOnly).unwrap();
     assert!(missing.is_empty());
-    assert_eq!(missing.wait_range(0..1).unwrap(), WaitOutcome::Eof);
+    assert_eq!(wait(&missing, 0..1).unwrap(), WaitOutcome::Eof);
     assert!(!dir.path().join("nope.dat").exists());
 
     let path = dir.path().join("ro.dat");

@@ -87,7 +87,7 @@ fn commit_none_uses_the_highest_written_byte_and_truncates_slack() {
     res.commit(None).unwrap();
     assert_eq!(res.len(), Some(14));
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 14);
-    assert_eq!(res.wait_range(14..20).unwrap(), WaitOutcome::Eof);
+    assert_eq!(wait(&res, 14..20).unwrap(), WaitOutcome::Eof);
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn fail_reports_failed_everywhere_and_reactivate_recovers() {
         res.write_at(0, b"x"),
         Err(StorageError::Failed(_))
     ));
-    assert!(matches!(res.wait_range(0..3), Err(StorageError::Failed(_))));
+    assert!(matches!(wait(&res, 0..3), Err(StorageError::Failed(_))));
     assert!(matches!(res.commit(None), Err(StorageError::Failed(_))));
     res.reactivate().unwrap();
     assert_eq!(res.status(), ResourceStatus::Active);
@@ -200,7 +200,7 @@ fn close_releases_and_every_later_call_is_closed() {
             Err(StorageError::Closed)
         ));
         assert!(matches!(res.write_at(0, b"x"), Err(StorageError::Closed)));
-        assert!(matches!(res.wait_range(0..1), Err(StorageError::Closed)));
+        assert!(matches!(wait(&res, 0..1), Err(StorageError::Closed)));
         assert!(matches!(res.commit(None), Err(StorageError::Closed)));
         assert!(matches!(res.reactivate(), Err(StorageError::Closed)));
         assert!(matches!(res.flush(), Err(StorageError::Closed)));
@@ -233,8 +233,8 @@ fn mem_initial_data_opens_committed() {
         ResourceStatus::Committed { final_len: Some(6) }
     );
     assert!(!res.is_empty());
-    assert_eq!(res.wait_range(0..100).unwrap(), WaitOutcome::Ready);
-    assert_eq!(res.wait_range(6..7).unwrap(), WaitOutcome::Eof);
+    assert_eq!(wait(&res, 0..100).unwrap(), WaitOutcome::Ready);
+    assert_eq!(wait(&res, 6..7).unwrap(), WaitOutcome::Eof);
     let empty: MemResource = Resource::open(CancellationToken::new(), {
         let mut o = MemOptions::default();
         o.initial_data = Some(Vec::new());

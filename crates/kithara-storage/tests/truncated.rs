@@ -125,7 +125,9 @@ fn recovery_child() {
     res.commit(None).unwrap();
     assert_eq!(res.len(), Some(1024 * KIB));
     assert_eq!(std::fs::metadata(&done).unwrap().len(), 1024 * KIB);
-    assert!(file_bytes(&done, 0, 256 * KIB as usize).iter().all(|&b| b == 1));
+    assert!(file_bytes(&done, 0, 256 * KIB as usize)
+        .iter()
+        .all(|&b| b == 1));
     assert!(file_bytes(&done, 256 * KIB, 768 * KIB as usize)
         .iter()
         .all(|&b| b == 0));
@@ -151,7 +153,9 @@ fn recovery_child() {
         1024 * KIB,
         "committed at 1 MiB, but the file is not"
     );
-    assert!(file_bytes(&path, 0, 256 * KIB as usize).iter().all(|&b| b == 2));
+    assert!(file_bytes(&path, 0, 256 * KIB as usize)
+        .iter()
+        .all(|&b| b == 2));
     assert!(file_bytes(&path, 256 * KIB, 768 * KIB as usize)
         .iter()
         .all(|&b| b == 0));
