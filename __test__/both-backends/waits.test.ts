@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { CancellationToken, MemResource, StorageError, type StorageErrorCode } from '@kithara/storage'
 import test from 'ava'
-import { bytes } from '../helpers.js'
+import { bytes, pendingWaiters } from '../helpers.js'
 
 const open = () => {
   const token = new CancellationToken()
@@ -86,6 +86,7 @@ test('ERR_STORAGE_INVALID_RANGE for start > end (async and sync)', async (t) => 
 test('ERR_STORAGE_TIMEOUT after timeoutMs; the resource stays usable', async (t) => {
   const { r } = open()
   await rejectsWith(t, r.waitRange(0, 1, { timeoutMs: 20 }), 'ERR_STORAGE_TIMEOUT')
+  t.is(pendingWaiters(r), 0, 'the timed-out wait is withdrawn from the core')
   const err = t.throws(() => r.waitRangeSync(0, 1, { timeoutMs: 20 }), { instanceOf: StorageError })
   t.is(err?.code, 'ERR_STORAGE_TIMEOUT')
   const p = r.waitRange(0, 1, { timeoutMs: 60_000 })
@@ -100,9 +101,11 @@ test('a signal rejects only its own wait, with signal.reason', async (t) => {
   const aborted = r.waitRange(0, 4, { signal: ac.signal })
   const other = r.waitRange(0, 4)
   const reason = new Error('user seeked')
+  t.is(pendingWaiters(r), 2)
   ac.abort(reason)
   const err = await t.throwsAsync(aborted)
   t.is(err, reason)
+  t.is(pendingWaiters(r), 1, 'the aborted wait is withdrawn from the core')
   r.writeAt(0, bytes(4))
   t.is(await other, 'ready')
   t.deepEqual(r.status(), { kind: 'active' })
