@@ -40,28 +40,6 @@ if (process.platform === 'win32') {
     t.deepEqual(res.out.activeStatus, { kind: 'committed', finalLen: 8192 })
   })
 
-  test('truncated under the mapping: reactivate() or commit() recovers, zeros where it was cut', (t) => {
-    const res = runChild(scratchDir(t, 'trunc-recover'))
-    t.is(res.status, 0, res.stderr)
-    const SIZE = 256 * 1024
-    // A committed file: reactivate maps it afresh; reads see it as it is now.
-    t.like(res.out.cutRead, { err: EIO })
-    t.deepEqual(res.out.cutReactivate, { ok: null })
-    t.deepEqual(res.out.cutReadBefore, { ok: true }, 'the bytes before the cut')
-    t.deepEqual(res.out.cutReadPast, { ok: 0 }, 'past the cut: the end of the file as it is now')
-    // The next commit restores the committed length: zeros where it was cut.
-    t.deepEqual(res.out.cutCommit, { ok: null })
-    t.deepEqual(res.out.cutStatus, { kind: 'committed', finalLen: SIZE })
-    t.is(res.out.cutFileSize, SIZE)
-    t.deepEqual(res.out.cutFile, { kept: true, zeros: true })
-    // An active file: EIO until the commit, which gives the file its committed length.
-    t.like(res.out.cutActiveWrite, { err: EIO })
-    t.deepEqual(res.out.cutActiveCommit, { ok: null })
-    t.deepEqual(res.out.cutActiveStatus, { kind: 'committed', finalLen: SIZE })
-    t.is(res.out.cutActiveFileSize, SIZE, 'committed at a length the file does not have')
-    t.deepEqual(res.out.cutActiveFile, { kept: true, zeros: true })
-  })
-
   // Found here: in release builds (the addon is one) the guard's fault flag
   // was a thread-local Cell the optimizer folded, so reads returned zeros.
   test('truncated under the mapping: reads and writes throw ERR_STORAGE_IO EIO', (t) => {

@@ -591,14 +591,6 @@ impl DriverIo for MmapDriver {
         if f.closed {
             return Err(StorageError::Closed);
         }
-        if f.damaged {
-            // Cut under the mapping: learn the length it has now, so the
-            // commit below sets it to `final_len` (zeros where it was cut)
-            // instead of trusting the length it had when mapped.
-            if let Some(main) = &mut f.main {
-                main.remap()?;
-            }
-        }
         if f.rewrite.is_none() {
             if let Some(main) = f.main.as_ref().filter(|m| !m.writable()) {
                 // A commit of committed bytes: never in place either.
