@@ -314,3 +314,21 @@ fn handles_with_nothing_to_record_write_no_record() {
     drop(persisted(&partial_path));
     assert_eq!(inode(&record_of(&partial_path)), before);
 }
+
+#[test]
+fn an_unreadable_record_is_damaged_not_missing() {
+    // Something is at the record's path but cannot be read as one (here a
+    // directory): that is damage, not the absence of a record.
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("dl.bin");
+    partial(&path);
+    fs::remove_file(record_of(&path)).unwrap();
+    fs::create_dir(record_of(&path)).unwrap();
+    let res = persisted(&path);
+    assert_eq!(res.recovery(), Recovery::Damaged);
+    assert!(!res.contains_range(0..1));
+    res.close();
+    fs::remove_dir(record_of(&path)).unwrap();
+    // And with nothing there, it is missing.
+    assert_eq!(persisted(&path).recovery(), Recovery::Missing);
+}
