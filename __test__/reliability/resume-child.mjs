@@ -60,8 +60,9 @@ if (mode === 'flush') {
     r.writeAt(at, pattern(at, PIECE))
     say({ written: at + PIECE })
   }
-  // Idle, never closing (a close would record the ranges itself).
-  setInterval(() => {}, 1000)
+  // Idle, never closing (a close would record the ranges itself), and
+  // holding the resource: if it were collected, dropping it would record too.
+  setInterval(() => r.isClosed(), 1000)
 } else {
   throw new Error(`unknown mode ${mode}`)
 }
