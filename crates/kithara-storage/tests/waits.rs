@@ -552,3 +552,80 @@ fn dropping_the_last_handle_fails_pending_waiters_instead_of_hanging() {
         Err(StorageError::Closed)
     ));
 }
+
+/// The gate of a [`HeldWrite`]: armed with (entered, release) channels.
+type Gate = Arc<parking_lot::Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>>;
+
+/// A memory driver whose next write, once its gate is armed, stops inside
+/// the driver (where the resource holds its state lock) until released.
+struct HeldWrite {
+    inner: kithara_storage::MemDriver,
+    gate: Gate,
+}
+
+impl kithara_storage::DriverIo for HeldWrite {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> kithara_storage::StorageResult<usize> {
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> kithara_storage::StorageResult<()> {
+        let held = self.gate.lock().take();
+        if let Some((entered, release)) = held {
+            let _ = entered.send(());
+            let _ = release.recv_timeout(2 * BOUND);
+        }
+        self.inner.write_at(offset, data)
+    }
+    fn commit(&self, final_len: u64) -> kithara_storage::StorageResult<()> {
+        self.inner.commit(final_len)
+    }
+    fn reactivate(&self) -> kithara_storage::StorageResult<()> {
+        self.inner.reactivate()
+    }
+    fn close(&self) {
+        self.inner.close();
+    }
+    fn path(&self) -> Option<&std::path::Path> {
+        None
+    }
+}
+
+#[test]
+fn readers_of_the_written_prefix_never_wait_for_a_write_in_progress() {
+    use kithara_storage::Driver;
+    let (inner, init) = kithara_storage::MemDriver::open(MemOptions::default()).unwrap();
+    let gate = Gate::default();
+    let driver = HeldWrite {
+        inner,
+        gate: Arc::clone(&gate),
+    };
+    let res = Resource::from_driver(CancellationToken::new(), driver, init, None);
+    res.write_at(0, &[7; 100]).unwrap();
+    // The next write stops in the driver, under the resource's state lock.
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    *gate.lock() = Some((entered_tx, release_rx));
+    let writer = {
+        let res = res.clone();
+        thread::spawn(move || res.write_at(200, &[8; 100]))
+    };
+    entered
+        .recv_timeout(PROMPT)
+        .expect("the held write never started");
+    // Readers of bytes inside the written prefix do not take that lock.
+    let r = res.clone();
+    let (contains, waited, read) =
+        bounded("readers of the prefix during a held write", move || {
+            let mut buf = [0u8; 100];
+            (
+                r.contains_range(0..100),
+                r.wait_range_timeout(10..90, BOUND),
+                r.read_at(0, &mut buf).map(|n| (n, buf[99])),
+            )
+        });
+    assert!(contains);
+    assert_eq!(waited.unwrap(), WaitOutcome::Ready);
+    assert_eq!(read.unwrap(), (100, 7));
+    release.send(()).unwrap();
+    join_bounded(writer).unwrap();
+    assert!(res.contains_range(200..300));
+}
