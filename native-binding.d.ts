@@ -53,6 +53,12 @@ export declare class Resource {
    * (`worker.terminate()`, `process.exit()`): then it returns nothing.
    */
   waitRangeSync(start: number, end: number, timeoutMs?: number | undefined | null): WaitOutcome
+  /**
+   * Waits pending in the core on this resource (blocked `waitRangeSync`
+   * calls of any thread, registered `waitRange`s). A diagnostic for tests,
+   * not public API: the facade does not expose it.
+   */
+  pendingWaiters(): number
   /** Whether every byte of `start..end` is written. Never blocks. */
   containsRange(start: number, end: number): boolean
   /** The first missing range in `from..limit` as `[start, end]`, or null. */

@@ -64,3 +64,25 @@ export function throwsArg(t: ExecutionContext, fn: () => unknown, bad: BadValue,
 
 /** Resolves after `ms` (lets another thread reach its blocking call; never asserted on). */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Waits pending in the core on `r` (blocked `waitRangeSync` calls of any
+ * thread, registered `waitRange`s): the backend's diagnostic member, not
+ * public API.
+ */
+export function pendingWaiters(r: object): number {
+  return (r as { native: { pendingWaiters(): number } }).native.pendingWaiters()
+}
+
+/**
+ * Resolves once at least `n` waits are pending on `r` (a worker is provably
+ * blocked in its wait); rejects after `boundMs`, so a wait that never
+ * registers fails the test instead of hanging it.
+ */
+export async function untilPending(r: object, n: number, boundMs = 10_000): Promise<void> {
+  // Each turn sleeps at least 1 ms: the turn count bounds the time.
+  for (let turns = 0; pendingWaiters(r) < n; turns++) {
+    if (turns > boundMs) throw new Error(`${n} wait(s) never became pending within ${boundMs} ms`)
+    await sleep(1)
+  }
+}

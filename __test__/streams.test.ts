@@ -14,7 +14,7 @@ import {
   backendName,
 } from '@kithara/storage'
 import test from 'ava'
-import { bytes } from './helpers.js'
+import { bytes, pendingWaiters, untilPending } from './helpers.js'
 
 const open = (): MemResource => MemResource.open(new CancellationToken())
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r))
@@ -57,15 +57,76 @@ test('read stream waits for ranges written later, in any order', async (t) => {
   t.true((await got).equals(Buffer.from(data)))
 })
 
-test('read stream honours backpressure: it reads only what is asked for', async (t) => {
+/**
+ * Counts what a stream takes from `r`: every `readAt` call and the bytes it
+ * returned (a spy on the instance, which the stream calls).
+ */
+function spyReads(r: ResourceBase): { calls: number; bytes: number } {
+  const seen = { calls: 0, bytes: 0 }
+  const readAt = r.readAt.bind(r)
+  r.readAt = (offset: number, buf: Uint8Array): number => {
+    const n = readAt(offset, buf)
+    seen.calls++
+    seen.bytes += n
+    return n
+  }
+  return seen
+}
+
+/** Consumes `s` until `bytes` arrived, then stops (pauses for good); resolves with what it got. */
+function consumeThenStop(s: Readable, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let got = 0
+    s.on('error', reject)
+    s.on('data', (c: Buffer) => {
+      got += c.length
+      if (got >= bytes) {
+        s.pause()
+        resolve(got)
+      }
+    })
+  })
+}
+
+test('read stream honours backpressure: a consumer that stops stops the reads', async (t) => {
+  const hwm = 16 * 1024
   const data = bytes(1 << 20)
   const r = MemResource.open(new CancellationToken(), { initialData: data })
-  const s = r.createReadStream({ highWaterMark: 16 * 1024 })
-  s.pause()
-  s.on('data', () => {})
-  s.pause()
-  for (let i = 0; i < 20; i++) await turn()
-  t.true(s.readableLength <= 2 * 16 * 1024, `buffered ${s.readableLength}`)
+  const reads = spyReads(r)
+  const s = r.createReadStream({ highWaterMark: hwm })
+  const consumed = await consumeThenStop(s, 4 * hwm)
+  for (let i = 0; i < 50; i++) await turn()
+  const stopped = { ...reads }
+  t.true(stopped.bytes >= consumed, 'the spy sees the stream read')
+  // What the stream read beyond what was consumed is its buffer: bounded by
+  // highWaterMark (plus the chunk in flight), never the rest of the MiB.
+  t.true(stopped.bytes - consumed <= 2 * hwm, `read ${stopped.bytes} bytes for a consumer that took ${consumed}`)
+  t.true(s.readableLength <= hwm, `buffered ${s.readableLength}`)
+  for (let i = 0; i < 50; i++) await turn()
+  t.deepEqual(reads, stopped, 'reads went on while the consumer was stopped')
+  // Resumed, it delivers the rest, each byte read once.
+  const rest: Buffer[] = []
+  for await (const c of s) rest.push(c as Buffer)
+  t.is(consumed + Buffer.concat(rest).length, data.length)
+  t.is(reads.bytes, data.length)
+})
+
+test('read stream of a resource still being written: a stopped consumer stops the reads', async (t) => {
+  const hwm = 16 * 1024
+  const r = open()
+  const reads = spyReads(r)
+  const s = r.createReadStream({ highWaterMark: hwm })
+  const stopped = consumeThenStop(s, 2 * hwm)
+  const data = bytes(1 << 20, 5)
+  for (let at = 0; at < data.length; at += hwm) {
+    r.writeAt(at, data.subarray(at, at + hwm))
+    await turn()
+  }
+  const consumed = await stopped
+  for (let i = 0; i < 50; i++) await turn()
+  t.true(reads.bytes >= consumed, 'the spy sees the stream read')
+  t.true(reads.bytes - consumed <= 2 * hwm, `read ${reads.bytes} bytes for a consumer that took ${consumed}`)
+  t.true(s.readableLength <= hwm, `buffered ${s.readableLength}`)
   s.destroy()
 })
 
@@ -124,10 +185,13 @@ test('read stream: destroy withdraws its wait', async (t) => {
   const r = open()
   const s = r.createReadStream()
   s.resume()
-  await turn()
+  // The stream waits for its first chunk: one wait pending in the core.
+  await untilPending(r, 1)
+  t.is(pendingWaiters(r), 1)
   s.destroy()
   await turn()
   t.true(s.destroyed)
+  t.is(pendingWaiters(r), 0, 'the destroyed stream left its wait pending')
   r.writeAt(0, bytes(4))
   t.deepEqual(r.status(), { kind: 'active' })
 })
@@ -299,11 +363,10 @@ test('event arguments are validated', (t) => {
   t.is(codeOf(t.throws(() => r.on('write', 'f' as never), { instanceOf: TypeError })), 'ERR_INVALID_ARG_TYPE')
 })
 
-test('events of writes made in a worker thread arrive on this thread', async (t) => {
-  if (backendName() === 'wasm') {
-    t.pass('the WebAssembly backend does not share resources across worker threads')
-    return
-  }
+// Skipped on WebAssembly, which does not share resources across worker threads.
+const acrossThreads = backendName() === 'wasm' ? test.skip : test
+
+acrossThreads('events of writes made in a worker thread arrive on this thread', async (t) => {
   const r: ResourceBase = open()
   let total = 0
   r.on('write', ({ start, end }) => {

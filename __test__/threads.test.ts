@@ -14,7 +14,7 @@ import {
   type SharedTokenHandle,
 } from '@kithara/storage'
 import test from 'ava'
-import { bytes, sleep, tempDir } from './helpers.js'
+import { bytes, pendingWaiters, tempDir, untilPending } from './helpers.js'
 
 const entry = require.resolve('@kithara/storage')
 
@@ -44,26 +44,29 @@ interface Result {
   name?: string
 }
 
-/** Starts a worker blocked on `[start, end)` of `handle`; `act` runs once it is ready. */
+/** A bound on every worker's wait: a wake-up that never comes fails the test instead of hanging it. */
+const WAIT_BOUND_MS = 20_000
+
+/**
+ * Starts a worker blocked on `[start, end)` of `r`; `act` runs once the
+ * worker is provably blocked in `waitRangeSync` (its wait is pending in the
+ * core), so only `act` can decide the wait.
+ */
 async function blockedWorker(
-  handle: SharedHandle,
+  r: ResourceBase,
   start: number,
   end: number,
   act: () => void,
   extra: { token?: SharedTokenHandle; opts?: { timeoutMs?: number } } = {},
 ): Promise<Result> {
-  const w = new Worker(workerSource, { eval: true, workerData: { entry, handle, start, end, ...extra } })
+  const opts = { timeoutMs: WAIT_BOUND_MS, ...extra.opts }
+  const workerData = { entry, handle: r.share(), start, end, ...extra, opts }
+  const w = new Worker(workerSource, { eval: true, workerData })
   try {
-    const results: Result[] = []
     const done = new Promise<Result>((resolve, reject) => {
       w.on('message', (m: Result | { type: 'ready' }) => {
-        if (m.type === 'ready') {
-          // Give the worker a moment to enter waitRangeSync; correctness does not depend on it.
-          void sleep(50).then(act)
-        } else {
-          results.push(m)
-          resolve(m)
-        }
+        if (m.type === 'ready') untilPending(r, 1).then(act, reject)
+        else resolve(m)
       })
       w.on('error', reject)
     })
@@ -81,7 +84,7 @@ const kinds: Array<[string, (t: import('ava').ExecutionContext, token: Cancellat
 for (const [kind, open] of kinds) {
   test(`${kind}: worker wakes on main-thread write and reads the data`, async (t) => {
     const r = open(t, new CancellationToken())
-    const res = await blockedWorker(r.share(), 0, 8, () => {
+    const res = await blockedWorker(r, 0, 8, () => {
       r.writeAt(0, bytes(4))
       r.writeAt(4, bytes(4, 4))
     })
@@ -94,14 +97,14 @@ for (const [kind, open] of kinds) {
   test(`${kind}: worker wakes on commit (eof)`, async (t) => {
     const r = open(t, new CancellationToken())
     r.writeAt(0, bytes(4))
-    const res = await blockedWorker(r.share(), 4, 8, () => r.commit())
+    const res = await blockedWorker(r, 4, 8, () => r.commit())
     t.is(res.outcome, 'eof')
     r.close()
   })
 
   test(`${kind}: worker wakes on fail`, async (t) => {
     const r = open(t, new CancellationToken())
-    const res = await blockedWorker(r.share(), 0, 8, () => r.fail('boom'))
+    const res = await blockedWorker(r, 0, 8, () => r.fail('boom'))
     t.is(res.type, 'error')
     t.is(res.code, 'ERR_STORAGE_FAILED')
     t.is(res.name, 'StorageError')
@@ -111,30 +114,36 @@ for (const [kind, open] of kinds) {
   test(`${kind}: worker wakes on cancel`, async (t) => {
     const token = new CancellationToken()
     const r = open(t, token)
-    const res = await blockedWorker(r.share(), 0, 8, () => token.cancel())
+    const res = await blockedWorker(r, 0, 8, () => token.cancel())
     t.is(res.code, 'ERR_STORAGE_CANCELLED')
     r.close()
   })
 
   test(`${kind}: worker wakes on interrupt`, async (t) => {
     const r = open(t, new CancellationToken())
-    const res = await blockedWorker(r.share(), 0, 8, () => r.interrupt(), { opts: { timeoutMs: 5000 } })
-    // The interrupt may land before the worker registered its wait; then it ends by timeout.
-    t.true(res.outcome === 'interrupted' || res.code === 'ERR_STORAGE_TIMEOUT')
+    // The worker is blocked before the interrupt: only the interrupt can
+    // decide its wait (a timeout is a failure, not a pass).
+    const res = await blockedWorker(r, 0, 8, () => r.interrupt())
+    t.like(res, { type: 'done', outcome: 'interrupted' })
+    t.is(pendingWaiters(r), 0)
+    // Later waits are unaffected by the earlier interrupt.
+    const later = await blockedWorker(r, 0, 8, () => r.writeAt(0, bytes(8)))
+    t.like(later, { type: 'done', outcome: 'ready', n: 8 })
     r.close()
   })
 
   test(`${kind}: worker wakes on close`, async (t) => {
     const r = open(t, new CancellationToken())
-    const res = await blockedWorker(r.share(), 0, 8, () => r.close())
+    const res = await blockedWorker(r, 0, 8, () => r.close())
     t.is(res.code, 'ERR_STORAGE_CLOSED')
   })
 }
 
 test('worker wait times out', async (t) => {
   const r = MemResource.open(new CancellationToken())
-  const res = await blockedWorker(r.share(), 0, 8, () => {}, { opts: { timeoutMs: 30 } })
+  const res = await blockedWorker(r, 0, 8, () => {}, { opts: { timeoutMs: 300 } })
   t.is(res.code, 'ERR_STORAGE_TIMEOUT')
+  t.is(pendingWaiters(r), 0, 'a timed-out wait is withdrawn')
 })
 
 test('a shared token cancelled in a worker cancels here', async (t) => {

@@ -95,6 +95,12 @@ export interface BackendResource {
   /** Blocks this thread; `timeoutMs` null means no limit. */
   waitRangeSync(start: number, end: number, timeoutMs: number | null): WaitOutcome
   containsRange(start: number, end: number): boolean
+  /**
+   * Waits pending in the core on this resource (blocked `waitRangeSync`
+   * calls of any thread, registered `waitRange`s). A diagnostic for tests
+   * (e.g. to know a worker is blocked before acting); not public API.
+   */
+  pendingWaiters(): number
   /** One `[start, end]` pair, or nothing. */
   nextGap(from: number, limit: number): FlatRanges | null | undefined
   /** Every written range, merged, in order. */

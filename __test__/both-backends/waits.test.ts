@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { CancellationToken, MemResource, StorageError, type StorageErrorCode } from '@kithara/storage'
 import test from 'ava'
-import { bytes } from '../helpers.js'
+import { bytes, pendingWaiters } from '../helpers.js'
 
 const open = () => {
   const token = new CancellationToken()
@@ -86,6 +86,7 @@ test('ERR_STORAGE_INVALID_RANGE for start > end (async and sync)', async (t) => 
 test('ERR_STORAGE_TIMEOUT after timeoutMs; the resource stays usable', async (t) => {
   const { r } = open()
   await rejectsWith(t, r.waitRange(0, 1, { timeoutMs: 20 }), 'ERR_STORAGE_TIMEOUT')
+  t.is(pendingWaiters(r), 0, 'the timed-out wait is withdrawn from the core')
   const err = t.throws(() => r.waitRangeSync(0, 1, { timeoutMs: 20 }), { instanceOf: StorageError })
   t.is(err?.code, 'ERR_STORAGE_TIMEOUT')
   const p = r.waitRange(0, 1, { timeoutMs: 60_000 })
@@ -100,9 +101,11 @@ test('a signal rejects only its own wait, with signal.reason', async (t) => {
   const aborted = r.waitRange(0, 4, { signal: ac.signal })
   const other = r.waitRange(0, 4)
   const reason = new Error('user seeked')
+  t.is(pendingWaiters(r), 2)
   ac.abort(reason)
   const err = await t.throwsAsync(aborted)
   t.is(err, reason)
+  t.is(pendingWaiters(r), 1, 'the aborted wait is withdrawn from the core')
   r.writeAt(0, bytes(4))
   t.is(await other, 'ready')
   t.deepEqual(r.status(), { kind: 'active' })
@@ -204,4 +207,39 @@ test('a signal aborted after the wait settled changes nothing', async (t) => {
     (e: unknown) => e,
   )
   t.is(late, ac.signal.reason)
+})
+
+test('2,000 sequential waits, each decided by a write in a later task: woken, not polled', async (t) => {
+  // Each wait is pending when its write runs (the write is queued behind
+  // it), so it settles through the wake-up. Woken, 2,000 of them take
+  // milliseconds; polled every 50 ms they would take 100 s. Bounded at 20 s.
+  const TRIPS = 2_000
+  const BOUND_MS = 20_000
+  t.timeout(BOUND_MS + 30_000)
+  const { r } = open()
+  const one = new Uint8Array([1])
+  let trips = 0
+  let timedOut = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      timedOut = true
+      resolve()
+    }, BOUND_MS)
+  })
+  const run = (async () => {
+    for (let k = 0; k < TRIPS && !timedOut; k++) {
+      const p = r.waitRange(k, k + 1, { timeoutMs: BOUND_MS })
+      setImmediate(() => r.writeAt(k, one))
+      if ((await p) !== 'ready') throw new Error(`trip ${k}`)
+      trips = k + 1
+    }
+  })()
+  try {
+    await Promise.race([run, bound])
+  } finally {
+    clearTimeout(timer)
+  }
+  t.false(timedOut, `only ${trips} of ${TRIPS} waits settled in ${BOUND_MS} ms: a wait is not woken by its write`)
+  t.is(trips, TRIPS)
 })

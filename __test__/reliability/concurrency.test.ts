@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { CancellationToken, MemResource, MmapResource, type ResourceBase } from '@kithara/storage'
 import test from 'ava'
+import { untilPending } from '../helpers.js'
 import { SEED } from './seed.js'
 import { scratchDir } from './util.js'
 import { xorshift } from './xorshift.cjs'
@@ -158,8 +159,9 @@ test('concurrency: a wait pending on a worker is decided by close() on the main 
     stop,
     waitTimeoutMs: WAIT_BOUND_MS,
   })
-  // Whenever the worker gets to its wait, close decides it: CLOSED, not a hang.
-  await new Promise((res) => setTimeout(res, 50))
+  // The worker is provably blocked in waitRangeSync before close(): only the
+  // close can decide its wait (CLOSED, not the bound's TIMEOUT, not a hang).
+  await untilPending(r, 1, WAIT_BOUND_MS)
   r.close()
   const res = await reader
   t.regex(String(res.error), /ERR_STORAGE_CLOSED/)

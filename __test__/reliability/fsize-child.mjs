@@ -26,12 +26,47 @@ function ignoresSigxfsz() {
 // SIG_DFL when the last listener goes), loads the addon, reports whether the
 // disposition changed, and writes nothing.
 const defaultFirst = process.argv[3] === '--default-sigxfsz'
+const prepared = process.argv[3] === '--prepared'
 if (defaultFirst) {
   const noop = () => {}
   process.on('SIGXFSZ', noop)
   process.removeListener('SIGXFSZ', noop)
 }
 const out = { sigxfszIgnoredBeforeLoad: ignoresSigxfsz(), written: 0, error: null }
+const attempt = (fn) => {
+  try {
+    return { ok: fn() ?? null }
+  } catch (e) {
+    return { err: { name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path } }
+  }
+}
+
+// `--prepared`: <path> is a persisted download (ranges [0, 64 KiB)) that the
+// parent made 8 MiB long (sparse) before the limit applied. Its length is
+// past the limit, so writes there need no growth: only the write itself can
+// meet the limit. A `pwrite` does (EFBIG); a store through the mapping would
+// not (the kernel does not check RLIMIT_FSIZE on page faults), so this is
+// where a write into a fresh page must reserve its blocks with a `pwrite`.
+if (prepared) {
+  const MiB = 1024 * 1024
+  const r = MmapResource.open(new CancellationToken(), { path, persistRanges: true })
+  out.resumed = r.ranges()
+  out.smallPastLimit = attempt(() => r.writeAt(4 * MiB, Buffer.alloc(4096, 1)))
+  out.tinyPastLimit = attempt(() => r.writeAt(5 * MiB + 10, Buffer.alloc(100, 2)))
+  out.largePastLimit = attempt(() => r.writeAt(6 * MiB, Buffer.alloc(2 * CHUNK, 3)))
+  out.smallBelowLimit = attempt(() => r.writeAt(512 * 1024, Buffer.alloc(4096, 4)))
+  out.smallRewrite = attempt(() => r.writeAt(100, Buffer.alloc(100, 5)))
+  out.largeRewrite = attempt(() => r.writeAt(0, Buffer.alloc(CHUNK, 6)))
+  out.ranges = r.ranges()
+  const head = Buffer.alloc(CHUNK)
+  r.readAt(0, head)
+  const below = Buffer.alloc(4096)
+  r.readAt(512 * 1024, below)
+  out.bytesIntact = head.equals(Buffer.alloc(CHUNK, 6)) && below.equals(Buffer.alloc(4096, 4))
+  r.close()
+  console.log(JSON.stringify(out))
+  process.exit(0)
+}
 // The addon loads on first use.
 const r = MmapResource.open(new CancellationToken(), { path, initialLen: CHUNK })
 out.sigxfszIgnoredAfterLoad = ignoresSigxfsz()

@@ -569,6 +569,8 @@ for (const target of targets) {
   variants.push({ label: 'extra argument', arb: fc.tuple(...target.args, hostile) })
 
   test(`hostile: ${target.name}`, async (t) => {
+    // Bounded, scaled to the run (`npm run test:long` raises RUNS).
+    t.timeout(60_000 + RUNS * variants.length * 20)
     let calls = 0
     const failedBefore = streamFailedCommitted
     for (const v of variants) {

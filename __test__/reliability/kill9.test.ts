@@ -67,7 +67,7 @@ function runAndKill(mode: 'atomic' | 'chunked', path: string): Promise<{ delayMs
 }
 
 test('kill -9 during Atomic.writeAll: the file is always entirely the old or the new version', async (t) => {
-  t.timeout(120_000)
+  t.timeout(60_000 + KILLS_PER_MODE * 2_000)
   const dir = diskDir(t, 'kill-atomic')
   const path = join(dir, 'file.bin')
   writeFileSync(path, V[0])
@@ -81,14 +81,18 @@ test('kill -9 during Atomic.writeAll: the file is always entirely the old or the
     }
     seen[v]++
   }
-  // Each kill leaves the writer's `.file.bin.*.atomic` temp if it died mid-write.
+  // Each kill leaves the writer's `.file.bin.*.atomic` temp if it died mid-write
+  // (the documented limit), and at most that one: no live writer leaks one.
   const strays = readdirSync(dir).filter((f) => f.endsWith('.atomic')).length
   t.log(`${KILLS_PER_MODE} kills (seed ${SEED}): old/new ${seen[0]}/${seen[1]}, temps left by dead writers ${strays}`)
-  t.is(seen[0] + seen[1], KILLS_PER_MODE)
+  t.true(strays <= KILLS_PER_MODE, `${strays} temps after ${KILLS_PER_MODE} kills`)
+  // The kills landed on both versions (the writer alternates them): else
+  // they did not hit the writer at random points and the test saw little.
+  t.true(seen[0] > 0 && seen[1] > 0, `old/new ${seen[0]}/${seen[1]}`)
 })
 
 test('kill -9 during AtomicChunked writes: never a partial file; the next open reclaims the temp', async (t) => {
-  t.timeout(120_000)
+  t.timeout(60_000 + KILLS_PER_MODE * 2_000)
   const dir = diskDir(t, 'kill-chunked')
   const path = join(dir, 'file.bin')
   const tmp = `${path}.tmp`
@@ -104,9 +108,10 @@ test('kill -9 during AtomicChunked writes: never a partial file; the next open r
     }
     seen[v]++
     if (existsSync(tmp)) deadTemps++
-    // The dead writer's lock died with it: this writer must get the temp.
+    // The dead writer's lock died with it: this writer must get the temp,
+    // and starts it empty (nothing of the dead writer's bytes is claimed).
     const next = AtomicChunked.open(token, { path, mode: 'readWrite' })
-    t.true(existsSync(tmp))
+    t.deepEqual(next.ranges(), [])
     next.writeAt(0, Buffer.from('x'))
     next.close()
     t.false(existsSync(tmp), 'close() of an uncommitted writer removes its temp')
@@ -116,7 +121,10 @@ test('kill -9 during AtomicChunked writes: never a partial file; the next open r
     `${KILLS_PER_MODE} kills (seed ${SEED}): canonical old/new ${seen[0]}/${seen[1]}, ` +
       `dead writers' temps reclaimed ${deadTemps}`,
   )
-  t.is(seen[0] + seen[1], KILLS_PER_MODE)
+  // The writer holds its temp for most of each cycle, so most kills leave
+  // one: reclaiming it was tested, not only opening afresh.
+  t.true(deadTemps > 0, `no kill of ${KILLS_PER_MODE} left a temp to reclaim`)
+  t.true(seen[0] > 0 && seen[1] > 0, `old/new ${seen[0]}/${seen[1]}`)
 })
 
 test('a live AtomicChunked writer keeps its temp: a second writer gets ERR_STORAGE_TMP_CLAIMED', (t) => {

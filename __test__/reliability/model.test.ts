@@ -18,6 +18,8 @@ const kinds = Object.keys(DEFAULT_RUNS) as ModelKind[]
 for (const kind of kinds) {
   test.serial(`model: ${kind}`, async (t) => {
     const params = fcParams(DEFAULT_RUNS[kind], 10_000)
+    // Bounded, scaled to the run: about 6 ms a sequence, so 50 ms is ample.
+    t.timeout(60_000 + params.numRuns * 50)
     t.log(`${kind}: ${params.numRuns} sequences, seed ${params.seed}${params.path ? `, path ${params.path}` : ''}`)
     const dir = scratchDir(t, `model-${kind}`)
     const stats: RunStats = { sequences: 0, steps: 0, cutShort: {} }

@@ -22,7 +22,9 @@ const env = {
 const files = process.argv.slice(2)
 const args = [
   join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'),
-  '--timeout=24h',
+  // A hang fails: each long test sets its own bound, scaled to its count
+  // (t.timeout), and nothing else may go 10 minutes without a result.
+  '--timeout=10m',
   '--verbose',
   ...(files.length ? files : ['__test__/reliability/**/*.test.ts']),
 ]

@@ -174,6 +174,15 @@ impl NodeResource {
         Ok(outcome.or_throw(&env)?.into())
     }
 
+    /// Waits pending in the core on this resource (blocked `waitRangeSync`
+    /// calls of any thread, registered `waitRange`s). A diagnostic for tests,
+    /// not public API: the facade does not expose it.
+    #[napi]
+    pub fn pending_waiters(&self, env: Env) -> napi::Result<f64> {
+        let n = self.res.pending_waiters().or_throw(&env)?;
+        Ok(to_f64(n as u64))
+    }
+
     /// Whether every byte of `start..end` is written. Never blocks.
     #[napi]
     pub fn contains_range(&self, env: Env, start: f64, end: f64) -> napi::Result<bool> {

@@ -428,6 +428,14 @@ impl WasmResource {
         }
     }
 
+    /// Waits pending in the core on this resource (registered `waitRange`s).
+    /// A diagnostic for tests, not public API: the facade does not expose it.
+    #[wasm_bindgen(js_name = pendingWaiters)]
+    pub fn pending_waiters(&self) -> Result<f64, JsValue> {
+        let n = self.shared()?.pending_waiters().or_throw()?;
+        Ok(to_f64(n as u64))
+    }
+
     /// Whether every byte of `start..end` is written. Never blocks.
     #[wasm_bindgen(js_name = containsRange)]
     pub fn contains_range(&self, start: f64, end: f64) -> Result<bool, JsValue> {

@@ -37,6 +37,15 @@ impl StorageResource {
             Self::Mem(r) => r,
         }
     }
+
+    /// The number of waits currently pending (for diagnostics and tests).
+    pub fn pending_waiters(&self) -> usize {
+        match self {
+            #[cfg(not(target_arch = "wasm32"))]
+            Self::Mmap(r) => r.pending_waiters(),
+            Self::Mem(r) => r.pending_waiters(),
+        }
+    }
 }
 
 impl ResourceExt for StorageResource {

@@ -24,7 +24,9 @@ use tempfile::TempDir;
 static TURN: Mutex<()> = Mutex::new(());
 
 const PIECE: usize = 64 * 1024;
-const BOUND: Duration = Duration::from_secs(20);
+/// Checkpoints take milliseconds; a lost one fails within this (several
+/// lost ones still fail the file within cargo mutants' timeout).
+const BOUND: Duration = Duration::from_secs(10);
 
 fn persisted(path: &Path) -> MmapResource {
     let mut o = MmapOptions::new(path);
@@ -88,6 +90,53 @@ fn write_at_returns_while_a_checkpoint_is_held_on_another_thread() {
     res.close();
     let res = persisted(&dir.path().join("dl.bin"));
     assert!(res.contains_range(0..1024 * PIECE as u64));
+}
+
+/// The inode of `path` (0 while it is being replaced).
+#[cfg(unix)]
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |m| m.ino())
+}
+
+#[cfg(unix)]
+#[test]
+fn a_single_sync_is_answered_and_a_commit_is_recorded_without_close() {
+    let _turn = TURN.lock();
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("dl.bin");
+    let res = persisted(&path);
+    res.write_at(0, &[1; 1000]).unwrap();
+    // One request, the first of this resource: it must reach the thread.
+    let (tx, rx) = mpsc::channel();
+    res.sync_with(Box::new(move |result| {
+        let _ = tx.send(result);
+    }));
+    rx.recv_timeout(BOUND)
+        .expect("a lone sync_with was never answered")
+        .unwrap();
+    // A commit queues its own checkpoint: the record says committed while
+    // the handle is still open (a process may die before it closes). The
+    // record is replaced through a rename: a new inode.
+    let ranges = dir.path().join("dl.bin.ranges");
+    let before = inode(&ranges);
+    res.commit(None).unwrap();
+    let deadline = std::time::Instant::now() + BOUND;
+    while inode(&ranges) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the commit's checkpoint never recorded it"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    std::mem::forget(res);
+    let again = persisted(&path);
+    assert_eq!(
+        again.status(),
+        ResourceStatus::Committed {
+            final_len: Some(1000)
+        }
+    );
 }
 
 #[test]

@@ -78,3 +78,62 @@ fn fsize_child() {
     assert_eq!(errno(&err), Some(27), "expected EFBIG, got {err:?}");
     println!("EFBIG-OK");
 }
+
+/// A persisted download `len` bytes long (sparse) with `[0, 64 KiB)` written,
+/// made before any limit applies.
+fn prepared_download(path: &Path, len: u64) {
+    let mut o = MmapOptions::new(path);
+    o.initial_len = Some(len);
+    o.persist_ranges = true;
+    let res: MmapResource = Resource::open(CancellationToken::new(), o).unwrap();
+    res.write_at(0, &[1u8; 64 * 1024]).unwrap();
+    res.close();
+    assert_eq!(std::fs::metadata(path).unwrap().len(), len);
+}
+
+#[test]
+fn every_write_size_into_fresh_pages_past_the_file_size_limit_is_efbig() {
+    // The file is longer than the limit before the limit applies, so no
+    // write needs growth: only the write itself meets the limit. A `pwrite`
+    // does (EFBIG); a store through the mapping would not (the kernel does
+    // not check RLIMIT_FSIZE on page faults), so this fails if a write into
+    // a fresh page skips its `pwrite`, whatever its size.
+    let dir = TempDir::new().unwrap();
+    prepared_download(&dir.path().join("resumed.bin"), 8 << 20);
+    common::run_child(
+        "fsize_fresh_pages_child",
+        "ulimit -f 2048; trap '' XFSZ;",
+        ("KITHARA_FSIZE_DIR", dir.path()),
+        "FRESH-PAGES-EFBIG-OK",
+    );
+}
+
+#[test]
+#[ignore = "run by every_write_size_into_fresh_pages_past_the_file_size_limit_is_efbig in a child process"]
+fn fsize_fresh_pages_child() {
+    let Some(dir) = std::env::var_os("KITHARA_FSIZE_DIR") else {
+        return;
+    };
+    let mut o = MmapOptions::new(Path::new(&dir).join("resumed.bin"));
+    o.persist_ranges = true;
+    let res: MmapResource = Resource::open(CancellationToken::new(), o).unwrap();
+    assert_eq!(res.ranges(), vec![0..64 * 1024]);
+    // `ulimit -f 2048` is 1 MiB (dash) or 2 MiB (bash): all of these are past it.
+    for (offset, len) in [(4 << 20, 4096), (5 << 20, 100), (6 << 20, 128 * 1024)] {
+        let err = res.write_at(offset, &vec![2u8; len]).unwrap_err();
+        assert_eq!(errno(&err), Some(27), "{len} bytes at {offset}: {err:?}");
+        assert!(!res.contains_range(offset..offset + 1));
+    }
+    // Below the limit, fresh pages are written and written pages rewritten.
+    res.write_at(512 * 1024, &[3u8; 4096]).unwrap();
+    res.write_at(100, &[4u8; 100]).unwrap();
+    res.write_at(0, &[5u8; 64 * 1024]).unwrap();
+    assert_eq!(
+        res.ranges(),
+        vec![0..64 * 1024, 512 * 1024..512 * 1024 + 4096]
+    );
+    let mut buf = vec![0u8; 4096];
+    res.read_at(512 * 1024, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 3));
+    println!("FRESH-PAGES-EFBIG-OK");
+}

@@ -68,7 +68,7 @@ fn read_only_mode_rejects_writes_and_missing_files_are_empty() {
     let dir = TempDir::new().unwrap();
     let missing = mmap_mode(&dir.path().join("nope.dat"), OpenMode::ReadOnly).unwrap();
     assert!(missing.is_empty());
-    assert_eq!(missing.wait_range(0..1).unwrap(), WaitOutcome::Eof);
+    assert_eq!(wait(&missing, 0..1).unwrap(), WaitOutcome::Eof);
     assert!(!dir.path().join("nope.dat").exists());
 
     let path = dir.path().join("ro.dat");
@@ -388,4 +388,65 @@ fn chunked_fail_discards_the_temp_and_refuses_reactivation() {
     assert!(matches!(res.commit(None), Err(StorageError::Failed(_))));
     assert!(!path.exists());
     assert!(!dir.path().join("seg.bin.tmp").exists());
+}
+
+#[test]
+fn chunked_creates_missing_directories_and_writes_through_a_temp_in_auto_mode() {
+    let dir = TempDir::new().unwrap();
+    // Auto mode, a path under directories that do not exist yet.
+    let path = dir.path().join("a/b/seg.bin");
+    let res = AtomicChunked::mmap(CancellationToken::new(), MmapOptions::new(&path)).unwrap();
+    assert_eq!(res.path(), Some(path.as_path()));
+    assert_eq!(res.canonical_path(), path.as_path());
+    let tmp = dir.path().join("a/b/seg.bin.tmp");
+    assert_eq!(res.tmp_path().as_deref(), Some(tmp.as_path()));
+    res.write_at(0, b"piece").unwrap();
+    assert!(
+        tmp.exists() && !path.exists(),
+        "written in place, not in the temp"
+    );
+    res.commit(None).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"piece");
+    assert_eq!(res.path(), Some(path.as_path()));
+
+    // An empty file at the path is no committed file: Auto writes through a temp too.
+    let empty = dir.path().join("empty.bin");
+    fs::write(&empty, b"").unwrap();
+    let res = AtomicChunked::mmap(CancellationToken::new(), MmapOptions::new(&empty)).unwrap();
+    assert!(res.tmp_path().is_some(), "an empty file opened in place");
+    assert_eq!(res.len(), None);
+    res.write_at(0, b"x").unwrap();
+    assert_eq!(
+        fs::read(&empty).unwrap(),
+        b"",
+        "the path holds a partial file"
+    );
+}
+
+#[test]
+fn after_the_rename_chunked_is_a_committed_read_only_file() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("seg.bin");
+    // Even a writer opened ReadWrite reopens the renamed file committed: a
+    // later write is refused, never put in place over the canonical file.
+    let res = chunked(&path).unwrap();
+    res.write_at(0, b"final").unwrap();
+    res.commit(None).unwrap();
+    assert!(matches!(
+        res.write_at(0, b"again"),
+        Err(StorageError::Committed)
+    ));
+    assert_eq!(fs::read(&path).unwrap(), b"final");
+    assert_eq!(res.tmp_path(), None);
+    // Opened ReadOnly, the renamed file reopens read-only: neither writes
+    // nor a reactivation reach it.
+    let other = dir.path().join("ro.bin");
+    let mut o = MmapOptions::new(&other);
+    o.mode = OpenMode::ReadOnly;
+    let ro = AtomicChunked::mmap(CancellationToken::new(), o).unwrap();
+    ro.write_at(0, b"ro").unwrap();
+    ro.commit(None).unwrap();
+    assert!(matches!(ro.write_at(0, b"x"), Err(StorageError::ReadOnly)));
+    assert!(matches!(ro.reactivate(), Err(StorageError::ReadOnly)));
+    assert_eq!(fs::read(&other).unwrap(), b"ro");
 }

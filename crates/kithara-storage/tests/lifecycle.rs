@@ -87,7 +87,7 @@ fn commit_none_uses_the_highest_written_byte_and_truncates_slack() {
     res.commit(None).unwrap();
     assert_eq!(res.len(), Some(14));
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 14);
-    assert_eq!(res.wait_range(14..20).unwrap(), WaitOutcome::Eof);
+    assert_eq!(wait(&res, 14..20).unwrap(), WaitOutcome::Eof);
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn fail_reports_failed_everywhere_and_reactivate_recovers() {
         res.write_at(0, b"x"),
         Err(StorageError::Failed(_))
     ));
-    assert!(matches!(res.wait_range(0..3), Err(StorageError::Failed(_))));
+    assert!(matches!(wait(&res, 0..3), Err(StorageError::Failed(_))));
     assert!(matches!(res.commit(None), Err(StorageError::Failed(_))));
     res.reactivate().unwrap();
     assert_eq!(res.status(), ResourceStatus::Active);
@@ -200,7 +200,7 @@ fn close_releases_and_every_later_call_is_closed() {
             Err(StorageError::Closed)
         ));
         assert!(matches!(res.write_at(0, b"x"), Err(StorageError::Closed)));
-        assert!(matches!(res.wait_range(0..1), Err(StorageError::Closed)));
+        assert!(matches!(wait(&res, 0..1), Err(StorageError::Closed)));
         assert!(matches!(res.commit(None), Err(StorageError::Closed)));
         assert!(matches!(res.reactivate(), Err(StorageError::Closed)));
         assert!(matches!(res.flush(), Err(StorageError::Closed)));
@@ -233,8 +233,8 @@ fn mem_initial_data_opens_committed() {
         ResourceStatus::Committed { final_len: Some(6) }
     );
     assert!(!res.is_empty());
-    assert_eq!(res.wait_range(0..100).unwrap(), WaitOutcome::Ready);
-    assert_eq!(res.wait_range(6..7).unwrap(), WaitOutcome::Eof);
+    assert_eq!(wait(&res, 0..100).unwrap(), WaitOutcome::Ready);
+    assert_eq!(wait(&res, 6..7).unwrap(), WaitOutcome::Eof);
     let empty: MemResource = Resource::open(CancellationToken::new(), {
         let mut o = MemOptions::default();
         o.initial_data = Some(Vec::new());
@@ -293,4 +293,68 @@ fn ranges_are_merged_in_order_and_present_bytes_their_total() {
         assert_eq!(res.ranges(), vec![0..21], "{name}");
         assert_eq!(res.present_bytes(), 21, "{name}");
     }
+}
+
+/// Records every event an observer is told of, in order.
+#[derive(Default)]
+struct Heard(parking_lot::Mutex<Vec<String>>);
+
+impl kithara_storage::AvailabilityObserver for Heard {
+    fn on_write(&self, range: std::ops::Range<u64>) {
+        self.0.lock().push(format!("write {range:?}"));
+    }
+    fn on_commit(&self, final_len: u64) {
+        self.0.lock().push(format!("commit {final_len}"));
+    }
+}
+
+#[test]
+fn the_observer_hears_every_write_and_commit_until_replaced() {
+    let first = std::sync::Arc::new(Heard::default());
+    let res: MemResource = Resource::open_with_observer(
+        CancellationToken::new(),
+        MemOptions::default(),
+        Some(first.clone()),
+    )
+    .unwrap();
+    res.write_at(0, b"abc").unwrap();
+    res.write_at(10, b"de").unwrap();
+    res.commit(None).unwrap();
+    assert_eq!(*first.0.lock(), ["write 0..3", "write 10..12", "commit 12"]);
+    // Replaced: the new one hears what follows, the old one nothing more.
+    let second = std::sync::Arc::new(Heard::default());
+    res.set_observer(Some(second.clone()));
+    res.reactivate().unwrap();
+    res.write_at(12, b"f").unwrap();
+    res.replace_all(b"whole", false).unwrap();
+    assert_eq!(*second.0.lock(), ["write 12..13", "commit 5"]);
+    assert_eq!(first.0.lock().len(), 3);
+    // Removed: nobody hears.
+    res.set_observer(None);
+    res.reactivate().unwrap();
+    res.write_at(5, b"g").unwrap();
+    assert_eq!(second.0.lock().len(), 2);
+}
+
+#[test]
+fn clones_are_one_resource_with_one_token() {
+    let token = CancellationToken::new();
+    let res: MemResource = Resource::open(token.child_token(), MemOptions::default()).unwrap();
+    let clone = res.clone();
+    assert!(res.ptr_eq(&clone));
+    assert!(!res.ptr_eq(&mem()));
+    // The token it reports is the one that cancels it.
+    assert!(!res.cancel_token().is_cancelled());
+    res.cancel_token().cancel();
+    assert_eq!(clone.status(), ResourceStatus::Cancelled);
+    assert!(
+        !token.is_cancelled(),
+        "a child token does not cancel its parent"
+    );
+    // Debug shows the state, and how many waits are pending.
+    let shown = format!("{res:?}");
+    assert!(
+        shown.starts_with("Resource {") && shown.contains("waiters: 0"),
+        "{shown}"
+    );
 }

@@ -263,3 +263,72 @@ fn records_follow_the_umask_like_the_data_file() {
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&record_of(&path)), mode(&path));
 }
+
+/// The inode of `path` (a record is replaced through a rename: a new inode).
+#[cfg(unix)]
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().ino()
+}
+
+#[cfg(unix)]
+#[test]
+fn handles_with_nothing_to_record_write_no_record() {
+    let dir = TempDir::new().unwrap();
+    // A missing file opened read-only: nothing at the path, then or after.
+    let missing = dir.path().join("missing.bin");
+    let mut o = MmapOptions::new(&missing);
+    o.persist_ranges = true;
+    o.mode = OpenMode::ReadOnly;
+    let res: MmapResource = Resource::open(CancellationToken::new(), o).unwrap();
+    res.flush().unwrap();
+    drop(res);
+    assert!(
+        !record_of(&missing).exists(),
+        "a record for a file that does not exist"
+    );
+    assert!(!missing.exists());
+
+    // A committed download reopened and dropped (or closed) without a
+    // change keeps the record it had: the same file, never rewritten.
+    let done = dir.path().join("done.bin");
+    let res = persisted(&done);
+    res.write_at(0, &[1; 1000]).unwrap();
+    res.commit(None).unwrap();
+    res.close();
+    let before = inode(&record_of(&done));
+    for close in [false, true] {
+        let res = persisted(&done);
+        assert_eq!(res.len(), Some(1000));
+        if close {
+            res.close();
+        } else {
+            drop(res);
+        }
+        assert_eq!(inode(&record_of(&done)), before, "close={close}: rewritten");
+    }
+    // An active download reopened and dropped unchanged: the same.
+    let partial_path = dir.path().join("partial.bin");
+    partial(&partial_path);
+    let before = inode(&record_of(&partial_path));
+    drop(persisted(&partial_path));
+    assert_eq!(inode(&record_of(&partial_path)), before);
+}
+
+#[test]
+fn an_unreadable_record_is_damaged_not_missing() {
+    // Something is at the record's path but cannot be read as one (here a
+    // directory): that is damage, not the absence of a record.
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("dl.bin");
+    partial(&path);
+    fs::remove_file(record_of(&path)).unwrap();
+    fs::create_dir(record_of(&path)).unwrap();
+    let res = persisted(&path);
+    assert_eq!(res.recovery(), Recovery::Damaged);
+    assert!(!res.contains_range(0..1));
+    res.close();
+    fs::remove_dir(record_of(&path)).unwrap();
+    // And with nothing there, it is missing.
+    assert_eq!(persisted(&path).recovery(), Recovery::Missing);
+}

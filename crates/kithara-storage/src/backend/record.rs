@@ -370,6 +370,39 @@ mod tests {
     }
 
     #[test]
+    fn empty_inverted_or_unordered_ranges_are_rejected() {
+        let record = Record {
+            available: set(&[(10, 20), (30, 40)]),
+            final_len: None,
+            meta: BTreeMap::new(),
+        };
+        let bytes = encode(&id(), &record);
+        // The ranges follow the header and their count: (start, end) u64 pairs.
+        let first = bytes.len() - 4 - 4 - 32;
+        let with = |at: usize, value: u64| {
+            let mut bad = bytes.clone();
+            bad[at..at + 8].copy_from_slice(&value.to_le_bytes());
+            let body = bad.len() - 4;
+            let crc = crc32fast::hash(&bad[..body]);
+            bad[body..].copy_from_slice(&crc.to_le_bytes());
+            decode(&bad)
+        };
+        assert!(with(first, 10).is_some(), "the same bytes, re-checksummed");
+        assert_eq!(with(first, 20), None, "an empty first range");
+        assert_eq!(with(first, 25), None, "an inverted first range");
+        assert_eq!(
+            with(first + 16, 15),
+            None,
+            "a range overlapping the one before"
+        );
+        assert_eq!(
+            with(first + 16, 20),
+            None,
+            "a range touching the one before"
+        );
+    }
+
+    #[test]
     fn identity_with_birth_times_ignores_the_device_number() {
         let a = id();
         let rebooted = FileId { volume: 8, ..a };

@@ -228,6 +228,23 @@ impl AnyResource {
         }
     }
 
+    /// How many waits are pending on the resource: blocked
+    /// `wait_range_with` calls of any thread and registered waiters. A
+    /// diagnostic (tests use it to know that a waiter is registered before
+    /// they act), not part of the bindings' public API.
+    ///
+    /// # Errors
+    /// `Closed`.
+    pub fn pending_waiters(&self) -> StorageResult<usize> {
+        self.resource()?;
+        Ok(match &self.inner {
+            Inner::Plain(r) => r.pending_waiters(),
+            Inner::Atomic(r) => r.inner().pending_waiters(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Inner::Chunked(r) => r.current().pending_waiters(),
+        })
+    }
+
     /// Blocks the calling thread until `range` is decided, for at most
     /// `timeout_ms` milliseconds (`None`: no limit).
     ///
@@ -379,10 +396,17 @@ mod tests {
     #[test]
     fn a_timed_sync_wait_times_out() {
         let res = mem(Flavor::Plain);
-        assert!(matches!(
-            res.wait_sync(0..1, Some(1.0)),
-            Err(StorageError::Timeout)
-        ));
+        // On another thread, bounded: a timeout that never ends the wait
+        // fails this test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = Arc::clone(&res);
+        std::thread::spawn(move || tx.send(waiter.wait_sync(0..1, Some(1.0))));
+        let waited = rx.recv_timeout(Duration::from_secs(10));
+        assert!(
+            matches!(waited, Ok(Err(StorageError::Timeout))),
+            "{waited:?}"
+        );
+        assert_eq!(res.pending_waiters().unwrap(), 0);
         res.resource().unwrap().write_at(0, b"a").unwrap();
         assert_eq!(res.wait_sync(0..1, None).unwrap(), WaitOutcome::Ready);
     }

@@ -32,7 +32,8 @@ pub fn mmap_mode(path: &Path, mode: OpenMode) -> StorageResult<MmapResource> {
 }
 
 /// Runs a blocking wait on another thread and hands back a receiver for its
-/// result, after making sure the waiter is registered.
+/// result. The wait itself is bounded too ([`BOUND`]), so the thread ends
+/// even if nothing decides it; callers bound their `recv` with [`PROMPT`].
 pub fn spawn_wait<R: ResourceExt + Clone>(
     res: &R,
     range: std::ops::Range<u64>,
@@ -40,9 +41,55 @@ pub fn spawn_wait<R: ResourceExt + Clone>(
     let (tx, rx) = mpsc::channel();
     let r = res.clone();
     thread::spawn(move || {
-        let _ = tx.send(r.wait_range(range));
+        let _ = tx.send(r.wait_range_timeout(range, BOUND));
     });
     rx
+}
+
+/// A wait that the test expects to be decided now (or soon): bounded by
+/// [`BOUND`], so a wait nothing decides fails the test with `Timeout`
+/// instead of hanging it.
+pub fn wait<R: ResourceExt + ?Sized>(
+    res: &R,
+    range: std::ops::Range<u64>,
+) -> StorageResult<WaitOutcome> {
+    res.wait_range_timeout(range, BOUND)
+}
+
+/// Bound on a wait that a test expects to be decided: long enough never to
+/// pass on a working build, short enough that a lost wake-up fails the test.
+pub const BOUND: Duration = Duration::from_secs(10);
+
+/// Runs `f` on another thread and returns its result, or panics with `what`
+/// if it does not return within [`BOUND`]: a wait that is never decided (or a
+/// loop that never ends) fails the test instead of hanging it.
+pub fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(BOUND) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: did not return within {BOUND:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: panicked"),
+    }
+}
+
+/// Joins `handle`, or panics if the thread does not finish within [`BOUND`]
+/// (it is left running; the test binary exits without it).
+pub fn join_bounded<T>(handle: thread::JoinHandle<T>) -> T {
+    let deadline = Instant::now() + BOUND;
+    while !handle.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "a thread did not finish within {BOUND:?}: a wait was never decided"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    match handle.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 /// Waits until `pending()` reports at least `n` (waiters have registered).
