@@ -27,7 +27,8 @@ mod windows;
 use windows as imp;
 
 pub(crate) use imp::{
-    create_new, data_ranges, guarded, make_sparse, punch_hole, read_at, write_all_at, EIO, EISDIR,
+    create_new, data_ranges, errno_name, guarded, make_sparse, punch_hole, read_at, write_all_at,
+    EIO, EISDIR,
 };
 
 /// The size of a memory page, which is also the unit in which the file

@@ -176,8 +176,8 @@ pub struct MmapDriver {
     /// Counts generation swaps, so a checkpoint snapshot taken before one is
     /// never recorded for the file after it.
     epoch: AtomicU64,
-    /// Serializes record writes; holds the metadata carried in the record.
-    record: Mutex<BTreeMap<String, String>>,
+    /// Serializes record writes.
+    record: Mutex<()>,
 }
 
 impl std::fmt::Debug for MmapDriver {
@@ -223,7 +223,6 @@ fn is_eio(e: &StorageError) -> bool {
 struct Existing {
     init: DriverState,
     writable: bool,
-    meta: BTreeMap<String, String>,
 }
 
 fn open_existing(
@@ -247,7 +246,6 @@ fn open_existing(
         return Some(Existing {
             init,
             writable: false,
-            meta: BTreeMap::new(),
         });
     }
     match record::load(path, file, len) {
@@ -255,11 +253,8 @@ fn open_existing(
             let writable = rec.final_len.is_none() && mode != OpenMode::ReadOnly;
             init.available = rec.available;
             init.final_len = rec.final_len;
-            Some(Existing {
-                init,
-                writable,
-                meta: rec.meta,
-            })
+            init.meta = rec.meta;
+            Some(Existing { init, writable })
         }
         // An empty file without a record holds nothing to lose: new, or
         // (read-only) committed and empty as without a record.
@@ -271,7 +266,6 @@ fn open_existing(
             Some(Existing {
                 init,
                 writable: false,
-                meta: BTreeMap::new(),
             })
         }
         Err(why) => {
@@ -280,7 +274,6 @@ fn open_existing(
             Some(Existing {
                 init,
                 writable: mode != OpenMode::ReadOnly,
-                meta: BTreeMap::new(),
             })
         }
     }
@@ -308,7 +301,6 @@ impl Driver for MmapDriver {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(StorageError::io(e, "stat", Some(path))),
         };
-        let mut meta = BTreeMap::new();
         let opened = match existing_len {
             None => None,
             Some(len) => {
@@ -318,7 +310,6 @@ impl Driver for MmapDriver {
         };
         let (init, main) = match opened {
             Some((existing, file)) => {
-                meta = existing.meta;
                 let file = if existing.writable {
                     let rw = open_file(&path, true, false)?;
                     // The ranges were loaded for `file`: they must be this one's.
@@ -380,7 +371,7 @@ impl Driver for MmapDriver {
             unpersisted: AtomicU64::new(0),
             written_end: AtomicU64::new(written_end),
             epoch: AtomicU64::new(0),
-            record: Mutex::new(meta),
+            record: Mutex::new(()),
         };
         Ok((driver, init))
     }
@@ -734,11 +725,12 @@ impl DriverIo for MmapDriver {
         ranges: &RangeSet<u64>,
         committed: Option<u64>,
         epoch: u64,
+        meta: &BTreeMap<String, String>,
     ) -> StorageResult<()> {
         if !self.persist {
             return Ok(());
         }
-        let meta = self.record.lock();
+        let _serial = self.record.lock();
         let (file, record) = {
             let f = self.files.read();
             if epoch != self.epoch.load(Ordering::Acquire) {
