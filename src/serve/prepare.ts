@@ -14,7 +14,7 @@
  * (what `download()` learned from the origin, kept in the range record), so
  * a restarted proxy answers with the same validators.
  */
-import type { Download } from '../download/download.js'
+import type { Download, OriginInfo } from '../download/download.js'
 import type { ResourceMetadata } from '../metadata.js'
 import { type ResourceBase, backendOf } from '../resource.js'
 import { validateAbortSignal, validateObject, validateOffset, validateString } from '../validate.js'
@@ -148,8 +148,15 @@ function bare(status: number, headers: Record<string, string> = {}): PreparedRes
  */
 async function knownLength(resource: ResourceBase, signal: AbortSignal): Promise<number> {
   for (;;) {
-    // A range past any possible end resolves 'eof' exactly when a length is known.
-    const outcome = await resource.waitRange(Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER, { signal })
+    let outcome: string
+    try {
+      // A range past any possible end resolves 'eof' exactly when a length is known.
+      outcome = await resource.waitRange(Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER, { signal })
+    } catch (e) {
+      // The wait's AbortError: the caller is told the reason, as fetch does.
+      if (signal.aborted) throw signal.reason
+      throw e
+    }
     if (outcome === 'eof') {
       const len = resource.len()
       if (len !== null) return len
@@ -181,13 +188,15 @@ export async function prepareResponse(
 
   let length: number | null
   let meta: ResourceMetadata
+  // What the filler learned from the origin, for what the resource does not say.
+  let origin: Partial<OriginInfo> = {}
   try {
     let status = resource.status()
     // Failed, cancelled (or closed): nothing more will arrive.
     if (status.kind !== 'active' && status.kind !== 'committed') return bare(503)
     if (hook && status.kind === 'active') {
       try {
-        await abortable(hook.ready, signal)
+        origin = ((await abortable(hook.ready, signal)) ?? {}) as Partial<OriginInfo>
       } catch (e) {
         if (signal.aborted) throw e
         // The download could not even reach its origin.
@@ -195,16 +204,17 @@ export async function prepareResponse(
       }
       status = resource.status()
     }
-    length = status.kind === 'committed' ? resource.len() : (opts.size ?? resource.len())
+    length = status.kind === 'committed' ? resource.len() : (opts.size ?? resource.len() ?? origin.size ?? null)
     meta = resource.metadata()
   } catch (e) {
     if (signal.aborted) throw e
     return bare(500)
   }
 
-  const etag = opts.etag ?? (meta.etag ? formatEtag(meta.etag) : null)
-  const lastModified = opts.lastModified ?? parseHttpDate(meta.lastModified)
-  const contentType = opts.contentType ?? meta.contentType ?? 'application/octet-stream'
+  const originEtag = meta.etag ?? origin.etag
+  const etag = opts.etag ?? (originEtag ? formatEtag(originEtag) : null)
+  const lastModified = opts.lastModified ?? parseHttpDate(meta.lastModified ?? origin.lastModified)
+  const contentType = opts.contentType ?? meta.contentType ?? origin.contentType ?? 'application/octet-stream'
   const common: Record<string, string> = { 'Accept-Ranges': 'bytes' }
   if (etag !== null) common.ETag = etag
   if (lastModified !== null) common['Last-Modified'] = lastModified.toUTCString()
