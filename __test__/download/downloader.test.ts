@@ -60,26 +60,10 @@ const tempFile = (t: ExecutionContext<{ dir: string }>): string => join(t.contex
 const openFile = (path: string): MmapResource =>
   MmapResource.open(new CancellationToken(), { path, persistRanges: true })
 
-/** The written ranges of `r` within `[0, size)`. */
-function presentRanges(r: ResourceBase, size: number): ByteRange[] {
-  const out: ByteRange[] = []
-  let at = 0
-  while (at < size) {
-    const gap = r.nextGap(at, size)
-    if (gap === null) {
-      out.push({ start: at, end: size })
-      break
-    }
-    if (gap.start > at) out.push({ start: at, end: gap.start })
-    at = gap.end
-  }
-  return out
-}
-
 /** Checks every byte `r` claims against `data`; returns how many it claims. */
 function assertClaimsTrue(t: ExecutionContext, r: ResourceBase, data: Buffer): number {
   let bytes = 0
-  for (const range of presentRanges(r, data.length)) {
+  for (const range of r.ranges()) {
     const buf = Buffer.alloc(range.end - range.start)
     r.readAt(range.start, buf)
     t.true(buf.equals(data.subarray(range.start, range.end)), `bytes ${range.start}..${range.end} are the origin's`)
