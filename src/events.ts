@@ -12,6 +12,13 @@
  * listener calls per turn. The order of events is kept: a write is never
  * merged across a commit, a failure or the close.
  *
+ * Liveness: the backend's observer keeps no thread alive (a listener alone
+ * must not keep a process running), so an event could be dropped if the
+ * loop ended between the change and its delivery. Every change made on this
+ * thread while some listener is registered here therefore holds the loop for
+ * one more turn ({@link expectEvents}), in which the event arrives: a
+ * script's last `writeAll` still reaches its `'commit'` listener.
+ *
  * `'error'` is emitted when the resource fails (right after `'fail'`), with
  * the `StorageError` (`ERR_STORAGE_FAILED`) its waiters reject with. It is
  * there so that `events.once(resource, 'commit')` rejects when the commit
@@ -78,6 +85,30 @@ const EVENT_NAMES: readonly ResourceEventName[] = ['write', 'commit', 'fail', 'c
 const schedule: (fn: () => void) => void =
   typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0)
 
+/** Hubs of this thread with an observer installed. */
+let observingHubs = 0
+/** Loop turns the loop is still held open for. */
+let holdTurns = 0
+
+/**
+ * Called by every member that makes an event (write, commit, fail, close):
+ * if anything listens on this thread, holds the event loop open until the
+ * backend has delivered the event. The backend signals it at once, and it
+ * is taken in at the loop's next poll, at the latest one full turn after a
+ * change made inside an I/O callback: so two turns, counted again from the
+ * latest change. One immediate at a time; nothing at all while nobody listens.
+ */
+export function expectEvents(): void {
+  if (observingHubs === 0) return
+  const held = holdTurns > 0
+  holdTurns = 2
+  if (!held) schedule(hold)
+}
+
+function hold(): void {
+  if (--holdTurns > 0) schedule(hold)
+}
+
 /** The listeners and pending events of one backend resource object. */
 class ProgressHub {
   private readonly listeners: Record<ResourceEventName, Registration[]> = {
@@ -100,7 +131,7 @@ class ProgressHub {
       } catch (e) {
         throw fromBackendError(e, site)
       }
-      this.observing = true
+      this.setObserving(true)
     }
     this.listeners[event].push({ listener, once })
   }
@@ -119,13 +150,19 @@ class ProgressHub {
     this.stopIfUnused()
   }
 
+  private setObserving(on: boolean): void {
+    if (on === this.observing) return
+    this.observing = on
+    observingHubs += on ? 1 : -1
+  }
+
   count(event: ResourceEventName): number {
     return this.listeners[event].length
   }
 
   private stopIfUnused(): void {
     if (!this.observing || EVENT_NAMES.some((e) => this.listeners[e].length > 0)) return
-    this.observing = false
+    this.setObserving(false)
     this.queue = []
     try {
       this.resource.setObserver(null)
@@ -140,7 +177,7 @@ class ProgressHub {
     else if (kind === 'fail') this.queue.push({ kind: 'fail', event: { reason: reason ?? '' } })
     else {
       // The core let go of this observer after telling it.
-      this.observing = false
+      this.setObserving(false)
       this.queue.push({ kind: 'close' })
     }
     if (!this.scheduled) {

@@ -9,6 +9,7 @@ import {
   type ResourceEventListener,
   type ResourceEventName,
   addResourceListener,
+  expectEvents,
   removeResourceListener,
 } from './events.js'
 import { type MetadataPatch, type ResourceMetadata, fromRecordMetadata, toRecordChanges } from './metadata.js'
@@ -185,6 +186,7 @@ export abstract class ResourceBase {
     validateOffset(offset, 'offset')
     validateBytes(data, 'data')
     this.call(this.writeAt, () => this.native.writeAt(offset, data))
+    expectEvents()
   }
 
   /** Reads into `buf` (any view, SharedArrayBuffer too) from `offset`; returns bytes read. */
@@ -198,6 +200,7 @@ export abstract class ResourceBase {
   writeAll(data: Uint8Array): void {
     validateBytes(data, 'data')
     this.call(this.writeAll, () => this.native.writeAll(data))
+    expectEvents()
   }
 
   /** The whole committed contents (empty before commit). */
@@ -263,12 +266,14 @@ export abstract class ResourceBase {
       len = finalLen
     }
     this.call(this.commit, () => this.native.commit(len))
+    expectEvents()
   }
 
   /** Marks the resource failed; waiters reject with `ERR_STORAGE_FAILED`. */
   fail(reason: string): void {
     validateString(reason, 'reason')
     this.call(this.fail, () => this.native.fail(reason))
+    expectEvents()
   }
 
   /** Committed or failed back to active, data kept. */
@@ -394,6 +399,7 @@ export abstract class ResourceBase {
    */
   close(): void {
     this.call(this.close, () => this.native.close())
+    expectEvents()
   }
 
   /** Whether `close()` was called (on this object or another of the same resource). */
@@ -672,6 +678,7 @@ export class Atomic extends ResourceBase {
   writeAllDurable(data: Uint8Array): void {
     validateBytes(data, 'data')
     this.call(this.writeAllDurable, () => this.native.writeAllDurable(data))
+    expectEvents()
   }
 }
 
