@@ -1,10 +1,11 @@
 // `npm run bench`: runs every benchmark group in its own child process, one
 // after the other (2 cores: running them side by side would measure the
 // contention), prints one table of ratios with the targets of issue 6 and
-// writes bench/results/<group>.json plus bench/results/summary.json.
+// writes <group>.json plus summary.json into bench/out/ (ignored by git).
 //
-// Options: `--skip-rust` (the Rust table is then read from the last
-// bench/results/rust.json, if there is one), `--only GROUP[,GROUP]`.
+// Options: `--record` writes into bench/results/ (committed) instead and puts
+// the table into BENCHMARKS.md; `--skip-rust` (the Rust table is then read
+// from the last rust.json, if there is one); `--only GROUP[,GROUP]`.
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -13,12 +14,17 @@ import { fileURLToPath } from 'node:url'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const root = path.dirname(benchDir)
-const resultsDir = path.join(benchDir, 'results')
-fs.mkdirSync(resultsDir, { recursive: true })
-
 const args = process.argv.slice(2)
+const record = args.includes('--record')
+const recordedDir = path.join(benchDir, 'results')
+const resultsDir = record ? recordedDir : path.join(benchDir, 'out')
+fs.mkdirSync(resultsDir, { recursive: true })
 const skipRust = args.includes('--skip-rust')
 const onlyArg = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null
+if (record && onlyArg) {
+  console.error('bench: --record writes the whole table; run it without --only')
+  process.exit(2)
+}
 const wanted = (g) => !onlyArg || onlyArg.includes(g)
 
 const started = Date.now()
@@ -50,7 +56,7 @@ function runGroup(group, script, { nodeArgs = [], scriptArgs = [], env = {} } = 
 
 /** Builds (once, untimed) and runs the Rust comparison; returns rust.json's contents. */
 function runRust() {
-  const rustJson = path.join(resultsDir, 'rust.json')
+  let rustJson = path.join(resultsDir, 'rust.json')
   if (!skipRust) {
     // A first build takes minutes: do it before the clock that matters.
     const b0 = Date.now()
@@ -66,7 +72,7 @@ function runRust() {
     } else {
       const t0 = Date.now()
       log('[bench] rust: bench/rust/run.sh')
-      const run = spawnSync('sh', ['bench/rust/run.sh'], {
+      const run = spawnSync('sh', ['bench/rust/run.sh', '--out', rustJson], {
         cwd: root,
         // Its own table goes to stderr: stdout carries only the merged table.
         stdio: ['ignore', 2, 2],
@@ -76,7 +82,9 @@ function runRust() {
       rustSeconds = (Date.now() - t0) / 1000
     }
   }
+  if (skipRust && !fs.existsSync(rustJson)) rustJson = path.join(recordedDir, 'rust.json')
   if (!fs.existsSync(rustJson)) return null
+  if (skipRust) log(`[bench] rust: --skip-rust, using ${path.relative(root, rustJson)}`)
   return JSON.parse(fs.readFileSync(rustJson, 'utf8'))
 }
 let buildSeconds = 0
@@ -443,3 +451,24 @@ fs.writeFileSync(
     2,
   )}\n`,
 )
+
+// ---------------------------------------------------------------------------
+// --record: the table goes into BENCHMARKS.md, between its markers.
+
+if (record) {
+  const doc = path.join(root, 'BENCHMARKS.md')
+  const begin = '<!-- bench:latest -->'
+  const end = '<!-- /bench:latest -->'
+  const text = fs.readFileSync(doc, 'utf8')
+  const from = text.indexOf(begin)
+  const to = text.indexOf(end)
+  if (from < 0 || to < from) {
+    log(`[bench] BENCHMARKS.md lacks the ${begin} … ${end} markers; table not recorded there`)
+    process.exitCode = 1
+  } else {
+    const day = new Date().toISOString().slice(0, 10)
+    const heading = `\`npm run bench -- --record\`, ${day}, total ${totalSeconds.toFixed(1)} s (rust build ${buildSeconds.toFixed(1)} s, rust run ${rustSeconds.toFixed(1)} s), load average ${load}`
+    fs.writeFileSync(doc, `${text.slice(0, from + begin.length)}\n${heading}\n\n${table}\n\n${text.slice(to)}`)
+    log('[bench] recorded: bench/results/ and BENCHMARKS.md')
+  }
+}

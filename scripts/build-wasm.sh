@@ -2,8 +2,9 @@
 # Builds the WebAssembly backend into pkg-wasm/ (the npm package ships it):
 #   pkg-wasm/kithara_storage_wasm.js        ES module glue (wasm-bindgen --target web)
 #   pkg-wasm/kithara_storage_wasm_bg.wasm   the module, loaded by the glue
-# Installs what it needs: Debian's rustc-web (std sources for -Zbuild-std) and
-# wasm-bindgen-cli at exactly the version the crate pins (into .tools/).
+# Installs what it needs: a toolchain for wasm32 (scripts/wasm/toolchain.sh:
+# rustup's when it can, else Debian's rustc-web) and wasm-bindgen-cli at
+# exactly the version the crate pins (into .tools/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=wasm/toolchain.sh
@@ -31,12 +32,17 @@ echo "build-wasm: cargo build (wasm32-unknown-unknown, release)" >&2
 # Size over speed for the download; only this build sees these settings.
 # A panic message has nowhere to go on wasm32-unknown-unknown, so panics abort
 # at once and std drops the formatting and locations it would carry for them
-# (-13% gzip). WASM_DEBUG=1 keeps them.
-size_flags=(-Zbuild-std-features=optimize_for_size)
-rustflags="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none"
-if [ -n "${WASM_DEBUG:-}" ]; then size_flags=(); rustflags=""; fi
+# (-13% gzip). They need std built from source; a toolchain with a prebuilt
+# wasm32 std (see scripts/wasm/toolchain.sh) builds without them. WASM_DEBUG=1
+# keeps panic messages.
+size_flags=()
+rustflags=""
+if [ -n "$WASM_BUILD_STD" ] && [ -z "${WASM_DEBUG:-}" ]; then
+  size_flags=(-Zbuild-std-features=optimize_for_size)
+  rustflags="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none"
+fi
 CARGO_PROFILE_RELEASE_OPT_LEVEL=${WASM_OPT_LEVEL:-s} CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$rustflags" \
-  nice -n 10 bash -c "$(declare -f wasm_cargo); $(declare -p WASM_RUSTC WASM_CARGO WASM_TARGET WASM_TARGET_DIR WASM_LINKER); wasm_cargo build --release -p kithara-storage-wasm ${size_flags[*]:-}"
+  wasm_cargo build --release -p kithara-storage-wasm "${size_flags[@]}"
 
 rm -rf "$OUT"
 module="$WASM_TARGET_DIR/$WASM_TARGET/release/$NAME.wasm"

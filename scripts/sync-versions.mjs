@@ -5,20 +5,24 @@
 //   - one npm/<platform>/package.json (+ README.md) for every native triple in
 //     `napi.targets`, with name, version, os, cpu, libc, main, files and the
 //     shared metadata (license, engines, repository, ...) copied from the root;
-//   - the root's `optionalDependencies` list exactly those packages, pinned to
-//     the root's version.
+//   - the root package.json in the repository does NOT list those packages in
+//     `optionalDependencies`: they are not published until a release, so npm
+//     could not resolve them and would write a lock that `npm ci` rejects.
+//     They are added to the published package.json only, at pack time
+//     (`platformOptionalDependencies`, used by scripts/pack-local.mjs), as
+//     `napi prepublish` does.
 //
 // Wired to the npm `version` lifecycle script, so `npm version patch` bumps
 // every package at once. `--check` writes nothing and exits 1 when anything
 // is out of step (used by the packaging test).
 //
 // The WebAssembly backend is not a napi-rs target: it is a wasm-bindgen build
-// shipped inside the main package (see the README, "Platforms, packaging and releases"), so wasm32 triples
+// shipped inside the main package (see CONTRIBUTING.md, "Packaging"), so wasm32 triples
 // are rejected here rather than given an empty platform package.
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const check = process.argv.includes('--check')
@@ -89,72 +93,90 @@ the running platform (\`os\`, \`cpu\`${target.libc ? ' and `libc`' : ''}) from i
 `
 }
 
-const problems = []
-const rootPath = join(root, 'package.json')
-const rootPkg = readJson(rootPath)
-const binaryName = rootPkg.napi?.binaryName
-const triples = rootPkg.napi?.targets
-if (!binaryName || !Array.isArray(triples) || triples.length === 0) {
-  console.error('package.json: napi.binaryName and napi.targets are required')
-  process.exit(1)
+/**
+ * The root's `optionalDependencies` as published: whatever else it lists, plus
+ * one platform package per native target, pinned to the root's version and
+ * sorted by name (as npm writes dependency maps).
+ */
+export function platformOptionalDependencies(rootPkg) {
+  const merged = withoutPlatformPackages(rootPkg)
+  for (const target of rootPkg.napi.targets.map(describeTarget)) {
+    merged[`${rootPkg.name}-${target.platformArchAbi}`] = rootPkg.version
+  }
+  return Object.fromEntries(Object.entries(merged).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 }
 
-const targets = triples.map(describeTarget)
-const wantedOptional = {}
+/** The root's `optionalDependencies` without the platform packages. */
+function withoutPlatformPackages(rootPkg) {
+  return Object.fromEntries(
+    Object.entries(rootPkg.optionalDependencies ?? {}).filter(([name]) => !name.startsWith(`${rootPkg.name}-`)),
+  )
+}
 
-for (const target of targets) {
-  const dir = join(root, 'npm', target.platformArchAbi)
-  const manifest = platformManifest(rootPkg, binaryName, target)
-  wantedOptional[manifest.name] = rootPkg.version
-  const files = [
-    [join(dir, 'package.json'), toJson(manifest)],
-    [join(dir, 'README.md'), platformReadme(rootPkg, manifest, target)],
-  ]
-  for (const [path, text] of files) {
-    const current = existsSync(path) ? readFileSync(path, 'utf8') : null
-    if (current === text) continue
-    if (check) {
-      problems.push(`${path.slice(root.length + 1)} is out of date`)
-    } else {
-      mkdirSync(dir, { recursive: true })
-      writeFileSync(path, text)
-      console.log(`wrote ${path.slice(root.length + 1)}`)
+function main() {
+  const problems = []
+  const rootPath = join(root, 'package.json')
+  const rootPkg = readJson(rootPath)
+  const binaryName = rootPkg.napi?.binaryName
+  const triples = rootPkg.napi?.targets
+  if (!binaryName || !Array.isArray(triples) || triples.length === 0) {
+    console.error('package.json: napi.binaryName and napi.targets are required')
+    process.exit(1)
+  }
+
+  const targets = triples.map(describeTarget)
+
+  for (const target of targets) {
+    const dir = join(root, 'npm', target.platformArchAbi)
+    const manifest = platformManifest(rootPkg, binaryName, target)
+    const files = [
+      [join(dir, 'package.json'), toJson(manifest)],
+      [join(dir, 'README.md'), platformReadme(rootPkg, manifest, target)],
+    ]
+    for (const [path, text] of files) {
+      const current = existsSync(path) ? readFileSync(path, 'utf8') : null
+      if (current === text) continue
+      if (check) {
+        problems.push(`${path.slice(root.length + 1)} is out of date`)
+      } else {
+        mkdirSync(dir, { recursive: true })
+        writeFileSync(path, text)
+        console.log(`wrote ${path.slice(root.length + 1)}`)
+      }
     }
   }
-}
 
-// Directories left over from a target that was removed from napi.targets.
-const known = new Set(targets.map((t) => t.platformArchAbi))
-for (const entry of existsSync(join(root, 'npm')) ? readdirSync(join(root, 'npm'), { withFileTypes: true }) : []) {
-  if (entry.isDirectory() && !known.has(entry.name)) problems.push(`npm/${entry.name} is not in napi.targets`)
-}
-
-// optionalDependencies: exactly the platform packages, at the root version.
-// Other optional dependencies the root may have are left alone.
-const currentOptional = rootPkg.optionalDependencies ?? {}
-const merged = Object.fromEntries(
-  Object.entries(currentOptional).filter(([name]) => !name.startsWith(`${rootPkg.name}-`)),
-)
-Object.assign(merged, wantedOptional)
-// Sorted by name, as npm itself writes dependency maps; compared the same way.
-const sortedEntries = (map) => Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-const nextOptional = Object.fromEntries(sortedEntries(merged))
-if (JSON.stringify(sortedEntries(currentOptional)) !== JSON.stringify(sortedEntries(nextOptional))) {
-  if (check) {
-    problems.push('package.json optionalDependencies do not match napi.targets at the root version')
-  } else {
-    // Re-read right before writing: other tools edit package.json too.
-    const fresh = readJson(rootPath)
-    fresh.optionalDependencies = nextOptional
-    writeFileSync(rootPath, toJson(fresh))
-    console.log('updated package.json optionalDependencies')
+  // Directories left over from a target that was removed from napi.targets.
+  const known = new Set(targets.map((t) => t.platformArchAbi))
+  for (const entry of existsSync(join(root, 'npm')) ? readdirSync(join(root, 'npm'), { withFileTypes: true }) : []) {
+    if (entry.isDirectory() && !known.has(entry.name)) problems.push(`npm/${entry.name} is not in napi.targets`)
   }
+
+  // The repository's package.json lists no platform package (see the top).
+  const listed = Object.keys(rootPkg.optionalDependencies ?? {}).filter((name) => name.startsWith(`${rootPkg.name}-`))
+  if (listed.length > 0) {
+    if (check) {
+      problems.push(
+        `package.json optionalDependencies list ${listed.join(', ')}: platform packages are added at pack time, not in the repository`,
+      )
+    } else {
+      // Re-read right before writing: other tools edit package.json too.
+      const fresh = readJson(rootPath)
+      const rest = withoutPlatformPackages(fresh)
+      if (Object.keys(rest).length > 0) fresh.optionalDependencies = rest
+      else fresh.optionalDependencies = undefined // JSON.stringify leaves it out
+      writeFileSync(rootPath, toJson(fresh))
+      console.log('removed the platform packages from package.json optionalDependencies')
+    }
+  }
+
+  if (problems.length > 0) {
+    for (const p of problems) console.error(`sync-versions: ${p}`)
+    if (check) console.error('run `node scripts/sync-versions.mjs` to fix')
+    process.exit(1)
+  }
+  if (check)
+    console.log(`sync-versions: ${targets.length} platform packages in step with ${rootPkg.name}@${rootPkg.version}`)
 }
 
-if (problems.length > 0) {
-  for (const p of problems) console.error(`sync-versions: ${p}`)
-  if (check) console.error('run `node scripts/sync-versions.mjs` to fix')
-  process.exit(1)
-}
-if (check)
-  console.log(`sync-versions: ${targets.length} platform packages in step with ${rootPkg.name}@${rootPkg.version}`)
+if (import.meta.url === pathToFileURL(process.argv[1]).href) main()

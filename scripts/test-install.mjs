@@ -8,8 +8,9 @@
 //   node scripts/test-install.mjs --no-pack  reuses artifacts/ as it is
 //
 // The install is the one a user runs: `npm install <main.tgz> <platform.tgz>`
-// with optional dependencies on. The main package's other optionalDependencies
-// (the platform packages of other targets) are not published, so npm's look-up
+// with optional dependencies on. The main tarball lists every platform package
+// in optionalDependencies (pack-local adds them); the other targets' packages
+// are not published, so npm's look-up
 // of them ends in a 404 or a network error; npm skips optional dependencies it
 // cannot fetch, and the one for this platform is satisfied by the tarball
 // given on the command line (same name, same version). `--fetch-retries=0`
@@ -17,7 +18,17 @@
 //
 // Prints "N passed, N failed" last; exits 1 on any failure.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -108,6 +119,10 @@ check('npm install <main.tgz> <platform.tgz>', () => {
   if (binaries.length !== 1) throw new Error(`${tarballs.platformPackage} holds ${binaries.join(', ') || 'no binary'}`)
   const mainDir = join(project, 'node_modules', '@kithara', 'storage')
   if (existsSync(join(mainDir, 'src')) || existsSync(join(mainDir, 'crates'))) throw new Error('sources were installed')
+  // Added at pack time (the repository's package.json does not list them).
+  const optional = JSON.parse(readFileSync(join(mainDir, 'package.json'), 'utf8')).optionalDependencies ?? {}
+  if (!(tarballs.platformPackage in optional))
+    throw new Error(`the main package does not list ${tarballs.platformPackage}`)
   return `${tarballs.platformPackage}/${binaries[0]}`
 })
 

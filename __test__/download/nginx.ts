@@ -89,7 +89,8 @@ http {
 
 /** Starts nginx serving `files` from a fresh directory under `dir`. */
 export async function startNginx(dir: string, files: ServedFile[], slowRate = '512k'): Promise<Nginx> {
-  if (!existsSync(NGINX)) throw new Error(`${NGINX} is missing: install Debian's nginx-light (.ci/run does)`)
+  if (!existsSync(NGINX))
+    throw new Error(`${NGINX} is missing: install Debian's nginx-light (npm test's pretest installs it)`)
   mkdirSync(join(dir, 'www'), { recursive: true })
   mkdirSync(join(dir, 'tmp'), { recursive: true })
   for (const f of files) writeFileSync(join(dir, 'www', f.name), f.data)

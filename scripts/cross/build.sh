@@ -39,10 +39,11 @@ case "$triple" in
     exit 2 ;;
 esac
 
-# shellcheck source=../lib/apt.sh
-source scripts/lib/apt.sh
+# shellcheck source=../lib/system-packages.sh
+source scripts/lib/system-packages.sh
 # Debian packages: the std-from-source toolchain and the cross linker.
-apt_ensure build:cross rustc-web cargo-web rust-web-src "${apt_pkgs[@]}" file
+ensure_rust_web build:cross
+apt_ensure build:cross "${apt_pkgs[@]}" file
 
 profile=${CROSS_PROFILE:-release}
 target_dir=${CROSS_TARGET_DIR:-$PWD/target/cross}
