@@ -287,7 +287,12 @@ impl NodeResource {
     /// The expected length, or null.
     #[napi]
     pub fn expected_len(&self, env: Env) -> napi::Result<Option<f64>> {
-        Ok(self.res.resource().or_throw(&env)?.expected_len().map(to_f64))
+        Ok(self
+            .res
+            .resource()
+            .or_throw(&env)?
+            .expected_len()
+            .map(to_f64))
     }
 
     /// Sets (or with null clears) the expected length.
