@@ -77,12 +77,27 @@ export declare class Resource {
   interrupt(): void
   /** The lifecycle state (`closed` after `close`). */
   status(): Status
-  /** The final length once committed, else null. */
+  /** The final length once committed, else the expected length, else null. */
   len(): number | null
+  /** The expected length, or null. */
+  expectedLen(): number | null
+  /** Sets (or with null clears) the expected length. */
+  setExpectedLen(len?: number | undefined | null): void
+  /** The metadata kept with the range record. */
+  metadata(): Record<string, string>
+  /** Sets (a string) or removes (null) metadata entries, all at once. */
+  updateMetadata(changes: Record<string, string | null>): void
+  /** Why the file opened with less than it seemed to hold. */
+  recovery(): Recovery
   /** The backing file, or null in memory. */
   path(): string | null
   /** Makes written bytes durable (and records persisted ranges). */
   flush(): void
+  /**
+   * `flush` on the core's checkpoint thread: the promise settles from
+   * there (through a threadsafe function), with no thread parked for it.
+   */
+  sync(): Promise<void>
   /** Releases the mapping and the file (or buffer) now. */
   close(): void
   /** Whether `close` was called. */
@@ -95,11 +110,12 @@ export declare class Resource {
    */
   share(): number
   /**
-   * Progress events on this thread: `('write', start, end)` after each
-   * write and `('commit', finalLen, 0)`. Null stops them. One observer per
-   * resource: the last call, from any thread, wins.
+   * This object's observer, on this thread: `('write', start, end)`
+   * after each write, `('commit', finalLen, 0)`, `('fail', 0, 0, reason)`
+   * and `('close', 0, 0)`. Null stops it. Each object has its own
+   * observer; the resource tells every one of them (any object, any thread).
    */
-  setObserver(observer?: ((arg0: ProgressEvent, arg1: number, arg2: number) => void) | undefined | null): void
+  setObserver(observer?: ((arg0: ProgressEvent, arg1: number, arg2: number, arg3?: string | undefined | null) => void) | undefined | null): void
 }
 export type NodeResource = Resource
 
@@ -138,7 +154,10 @@ export declare function openMmap(token: NodeToken, path: string, initialLen: num
 export type OpenMode = 'auto' | 'readWrite' | 'readOnly'
 
 /** What an observer is told of. */
-export type ProgressEvent = 'write' | 'commit'
+export type ProgressEvent = 'write' | 'commit' | 'fail' | 'close'
+
+/** Why a file opened with less than it seemed to hold (the core's `Recovery`). */
+export type Recovery = 'none' | 'missing' | 'damaged' | 'mismatch'
 
 /** The resource shared under `id`, while a JS object somewhere still holds it. */
 export declare function resourceFromShared(id: number): Resource

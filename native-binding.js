@@ -848,6 +848,7 @@ module.exports.openMem = nativeBinding.openMem
 module.exports.openMmap = nativeBinding.openMmap
 module.exports.OpenMode = nativeBinding.OpenMode
 module.exports.ProgressEvent = nativeBinding.ProgressEvent
+module.exports.Recovery = nativeBinding.Recovery
 module.exports.resourceFromShared = nativeBinding.resourceFromShared
 module.exports.ResourceKind = nativeBinding.ResourceKind
 module.exports.setWaitDispatcher = nativeBinding.setWaitDispatcher

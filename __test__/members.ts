@@ -1,4 +1,5 @@
-import { Resource, type ResourceBase, StorageError, WaitOutcome } from '@kithara/storage'
+import { once, on as onEvents } from 'node:events'
+import { Atomic, Resource, type ResourceBase, StorageError, StorageResource, WaitOutcome } from '@kithara/storage'
 /**
  * Every member of the DESIGN.md table, run against any resource class: the
  * memory suite and the file suite call `memberTests` with their factories.
@@ -214,6 +215,10 @@ export function memberTests(test: TestFn, f: Factory): void {
       ['interrupt', () => r.interrupt()],
       ['share', () => r.share()],
       ['on', () => r.on('write', () => {})],
+      ['setExpectedLen', () => r.setExpectedLen(10)],
+      ['metadata', () => r.metadata()],
+      ['setMetadata', () => r.setMetadata({ etag: '"x"' })],
+      ['recovery', () => r.recovery()],
     ]
     for (const [name, call] of calls) {
       const err = t.throws(call, { instanceOf: StorageError }, name)
@@ -221,7 +226,172 @@ export function memberTests(test: TestFn, f: Factory): void {
     }
     const later = await t.throwsAsync(r.waitRange(0, 1), { instanceOf: StorageError })
     t.is(later?.code, 'ERR_STORAGE_CLOSED')
+    const synced = await t.throwsAsync(r.sync(), { instanceOf: StorageError })
+    t.is(synced?.code, 'ERR_STORAGE_CLOSED', 'sync() rejects, it does not throw')
     t.deepEqual(r.status(), { kind: 'closed' })
+  })
+
+  test(`${f.name}: expected length: len() answers it, waits past it are eof, commit needs every byte`, async (t) => {
+    const r = f.open(t)
+    r.setExpectedLen(10)
+    t.is(r.len(), 10)
+    t.deepEqual(r.status(), { kind: 'active' })
+    t.false(r.isEmpty())
+    t.is(await r.waitRange(10, 20), 'eof')
+    t.is(r.waitRangeSync(15, 16), 'eof')
+    const across = r.waitRange(6, 100)
+    const before = r.waitRange(0, 2)
+    t.deepEqual(r.nextGap(0, 1000), { start: 0, end: 10 }, 'nothing is missing past it')
+    const past = t.throws(() => r.writeAt(8, bytes(3)), { instanceOf: StorageError })
+    t.is(past?.code, 'ERR_STORAGE_LENGTH_MISMATCH')
+    r.writeAt(6, bytes(4, 6))
+    t.is(await across, 'ready', 'ready once the bytes below the end are there')
+    const incomplete = t.throws(() => r.commit(), { instanceOf: StorageError })
+    t.is(incomplete?.code, 'ERR_STORAGE_INCOMPLETE')
+    t.regex(String(incomplete?.message), /0\.\.6/)
+    const other = t.throws(() => r.commit(8), { instanceOf: StorageError })
+    t.is(other?.code, 'ERR_STORAGE_LENGTH_MISMATCH')
+    t.deepEqual(r.status(), { kind: 'active' }, 'refused commits change nothing')
+    r.writeAt(0, bytes(6))
+    t.is(await before, 'ready')
+    r.commit()
+    t.deepEqual(r.status(), { kind: 'committed', finalLen: 10 })
+    t.deepEqual(new Uint8Array(r.readAll()), bytes(10))
+    // Committed: only its own length fits.
+    const late = t.throws(() => r.setExpectedLen(11), { instanceOf: StorageError })
+    t.is(late?.code, 'ERR_STORAGE_LENGTH_MISMATCH')
+    r.close()
+  })
+
+  test(`${f.name}: expected length set while waits are pending decides them; null clears it`, async (t) => {
+    const r = f.open(t)
+    r.writeAt(0, bytes(4))
+    const past = r.waitRange(8, 9)
+    const across = r.waitRange(2, 9)
+    r.setExpectedLen(4)
+    t.deepEqual(await Promise.all([past, across]), ['eof', 'ready'])
+    const below = t.throws(() => r.setExpectedLen(3), { instanceOf: StorageError })
+    t.is(below?.code, 'ERR_STORAGE_LENGTH_MISMATCH', 'bytes are written past 3')
+    r.setExpectedLen(null)
+    t.is(r.len(), null)
+    r.writeAt(4, bytes(2, 4))
+    r.commit()
+    t.is(r.len(), 6)
+    t.throws(() => r.setExpectedLen(-1), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+    t.throws(() => r.setExpectedLen('4' as never), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+    r.close()
+  })
+
+  test(`${f.name}: metadata: set, read back, removed with null, checked`, (t) => {
+    const r = f.open(t)
+    t.deepEqual(r.metadata(), {})
+    r.setMetadata({ etag: '"v1"', lastModified: 'Tue, 01 Jul 2025 10:00:00 GMT', url: 'http://o/a', user: { n: 1 } })
+    r.setMetadata({ contentType: 'video/mp4', url: null })
+    t.deepEqual(r.metadata(), {
+      etag: '"v1"',
+      lastModified: 'Tue, 01 Jul 2025 10:00:00 GMT',
+      contentType: 'video/mp4',
+      user: { n: 1 },
+    })
+    const bad: Array<[unknown, string]> = [
+      [{ etag: 1 }, 'ERR_INVALID_ARG_TYPE'],
+      [{ eTag: 'x' }, 'ERR_INVALID_ARG_VALUE'],
+      [{ user: () => {} }, 'ERR_INVALID_ARG_VALUE'],
+      [{ user: 1n }, 'ERR_INVALID_ARG_VALUE'],
+      [{ user: 'x'.repeat(20_000) }, 'ERR_OUT_OF_RANGE'],
+      [{ url: 'é'.repeat(5000) }, 'ERR_OUT_OF_RANGE'],
+      [null, 'ERR_INVALID_ARG_TYPE'],
+    ]
+    for (const [patch, code] of bad) {
+      const err = t.throws(() => r.setMetadata(patch as never))
+      t.is(codeOf(err), code, JSON.stringify(String(patch)))
+    }
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    t.is(codeOf(t.throws(() => r.setMetadata({ user: cyclic }))), 'ERR_INVALID_ARG_VALUE')
+    t.is(r.metadata().etag, '"v1"', 'a refused patch changes nothing')
+    r.close()
+  })
+
+  test(`${f.name}: recovery() is none for a fresh resource; sync() resolves`, async (t) => {
+    const r = f.open(t)
+    t.is(r.recovery(), 'none')
+    r.writeAt(0, bytes(4))
+    t.is(await r.sync(), undefined)
+    r.close()
+  })
+
+  test(`${f.name}: events fail, error, close; a twin's and an Atomic's listeners hear them too`, async (t) => {
+    const r = f.open(t)
+    const twin = Resource.fromShared(r.share())
+    const seen: string[] = []
+    let wanted = 0
+    let reached: () => void = () => {}
+    /** Resolves once `n` events were seen (events arrive on later turns). */
+    const seenCount = (n: number): Promise<void> =>
+      new Promise((resolve) => {
+        wanted = n
+        reached = resolve
+        if (seen.length >= n) resolve()
+      })
+    const push = (x: string): void => {
+      seen.push(x)
+      if (seen.length >= wanted) reached()
+    }
+    const record = (who: string, res: ResourceBase) => {
+      res.on('write', ({ start, end }) => push(`${who} write ${start}-${end}`))
+      res.on('fail', ({ reason }) => push(`${who} fail ${reason}`))
+      res.on('error', (e) => push(`${who} error ${e.code} ${e.reason}`))
+      res.on('close', () => push(`${who} close`))
+    }
+    record('r', r)
+    record('twin', twin)
+    // A wrapper subscribing later takes nothing away from the first two.
+    const wrapped = f.kind === 'mem' ? new Atomic(StorageResource.from(r)) : null
+    if (wrapped) wrapped.on('write', ({ start, end }) => push(`atomic write ${start}-${end}`))
+    twin.writeAt(0, bytes(2))
+    r.fail('gone')
+    await seenCount(wrapped ? 7 : 6)
+    const expected = ['write 0-2', 'fail gone', 'error ERR_STORAGE_FAILED gone']
+    const of = (who: string) => seen.filter((x) => x.startsWith(`${who} `))
+    t.deepEqual(
+      of('r'),
+      expected.map((x) => `r ${x}`),
+    )
+    t.deepEqual(
+      of('twin'),
+      expected.map((x) => `twin ${x}`),
+    )
+    if (wrapped) t.deepEqual(of('atomic'), ['atomic write 0-2'])
+    seen.length = 0
+    twin.close()
+    await seenCount(2)
+    t.deepEqual(seen.sort(), ['r close', 'twin close'])
+  })
+
+  test(`${f.name}: events.once(resource, 'commit') and events.on(resource, 'write')`, async (t) => {
+    const r = f.open(t)
+    const committed = once(r as never, 'commit')
+    const writes: number[] = []
+    // Listening starts here, before the first write.
+    const events = onEvents(r as never, 'write')
+    r.writeAt(0, bytes(3))
+    for await (const [ev] of events) {
+      writes.push(ev.end)
+      if (ev.end === 3) r.writeAt(3, bytes(3, 3))
+      else break
+    }
+    t.deepEqual(writes, [3, 6])
+    r.commit()
+    t.deepEqual(await committed, [{ finalLen: 6 }])
+    r.close()
+    // A commit that will not come: the failure rejects the promise.
+    const other = f.open(t)
+    const never = once(other as never, 'commit')
+    other.fail('origin gone')
+    const err = await t.throwsAsync(never, { instanceOf: StorageError })
+    t.is(err?.code, 'ERR_STORAGE_FAILED')
+    other.close()
   })
 
   test(`${f.name}: closed through another handle is closed here too`, (t) => {

@@ -154,20 +154,23 @@ test('read stream errors with the StorageError of fail, cancel and close', async
   t.is(codeOf(await t.throwsAsync(p3, { instanceOf: StorageError })), 'ERR_STORAGE_CLOSED')
 })
 
-test('read stream: abort rejects with the signal reason and leaves the resource alone', async (t) => {
+test('read stream: abort errors with an AbortError caused by the reason and leaves the resource alone', async (t) => {
   const r = open()
   const ac = new AbortController()
   const reason = new Error('user went away')
   const p = collect(r.createReadStream({ signal: ac.signal }))
   await turn()
   ac.abort(reason)
-  t.is(await t.throwsAsync(p), reason)
+  const err = await t.throwsAsync(p, { name: 'AbortError' })
+  t.is(codeOf(err), 'ABORT_ERR')
+  t.is(err?.cause, reason)
   t.deepEqual(r.status(), { kind: 'active' })
   r.writeAt(0, bytes(4))
   r.commit()
   t.is((await collect(r.createReadStream())).length, 4)
   // Already aborted: fails at once.
-  t.is(await t.throwsAsync(collect(r.createReadStream({ signal: AbortSignal.abort(reason) }))), reason)
+  const early = await t.throwsAsync(collect(r.createReadStream({ signal: AbortSignal.abort(reason) })))
+  t.is(early?.cause, reason)
 })
 
 test('read stream keeps waiting through interrupt()', async (t) => {

@@ -9,6 +9,7 @@ import {
   CancellationToken,
   MemResource,
   MmapResource,
+  Resource,
   type ResourceBase,
   type SharedHandle,
   type SharedTokenHandle,
@@ -176,3 +177,75 @@ test('fromShared of a dropped resource is a clear StorageError', async (t) => {
   t.regex(String(msg), /^StorageError ERR_STORAGE_/)
   await w.terminate()
 })
+
+/** A worker that listens to a shared resource's writes, reports them when told, then exits. */
+const listenerSource = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { Resource } = require(workerData.entry)
+const r = Resource.fromShared(workerData.handle)
+const seen = []
+r.on('write', ({ start, end }) => {
+  seen.push([start, end])
+  if (end >= workerData.until) parentPort.postMessage({ type: 'seen', seen })
+})
+if (workerData.write) r.writeAt(workerData.write[0], new Uint8Array(workerData.write[1] - workerData.write[0]))
+// Listening to events keeps no thread alive: the port does, until the parent terminates us.
+parentPort.on('message', () => {})
+parentPort.postMessage({ type: 'ready' })
+`
+
+/** Resolves with the `end` of the next 'write' event of `r` that reaches `end`. */
+function writeReaching(r: ResourceBase, end: number): Promise<number> {
+  return new Promise((resolve) => {
+    const listener = (e: { end: number }): void => {
+      if (e.end >= end) {
+        r.off('write', listener)
+        resolve(e.end)
+      }
+    }
+    r.on('write', listener)
+  })
+}
+
+for (const [kind, open] of kinds) {
+  test(`${kind}: every subscriber on every thread gets every event; a worker exiting stops nobody else's`, async (t) => {
+    const r = open(t, new CancellationToken())
+    const mine: Array<[number, number]> = []
+    r.on('write', ({ start, end }) => mine.push([start, end]))
+    const twin = Resource.fromShared(r.share())
+    const twinSeen = writeReaching(twin, 8)
+    // The worker subscribes after us and writes [0, 4) itself; we write [4, 8).
+    const w = new Worker(listenerSource, {
+      eval: true,
+      workerData: { entry, handle: r.share(), until: 8, write: [0, 4] },
+    })
+    const messages: Array<{ type: string; seen?: Array<[number, number]> }> = []
+    const seen = new Promise<Array<[number, number]>>((resolve, reject) => {
+      w.on('message', (m: { type: string; seen?: Array<[number, number]> }) => {
+        messages.push(m)
+        if (m.type === 'ready') r.writeAt(4, bytes(4, 4))
+        if (m.type === 'seen') resolve(m.seen ?? [])
+      })
+      w.on('error', reject)
+    })
+    const workerSaw = await seen
+    t.deepEqual(
+      workerSaw
+        .flat()
+        .sort((a, b) => a - b)
+        .at(-1),
+      8,
+      'the worker heard our write',
+    )
+    t.is(await twinSeen, 8, 'the twin heard it too')
+    await w.terminate()
+    // Ours heard the worker's write and ours, whatever thread made them.
+    const covered = new Set(mine.flatMap(([s, e]) => Array.from({ length: e - s }, (_, i) => s + i)))
+    t.is(covered.size, 8)
+    // The worker is gone: its observer goes with it, ours stays.
+    const after = writeReaching(r, 12)
+    r.writeAt(8, bytes(4, 8))
+    t.is(await after, 12)
+    r.close()
+  })
+}

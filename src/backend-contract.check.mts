@@ -34,5 +34,9 @@ export type Unions = [
   Assert<Equal<Api.WaitOutcome, Contract.WaitOutcome>>,
   Assert<Equal<Api.ResourceKind, Contract.ResourceKind>>,
   Assert<Equal<Api.ResourceStatus['kind'], Contract.StatusKind>>,
-  Assert<Equal<Api.ResourceEventName, Contract.ProgressEvent>>,
+  Assert<Equal<NativeBinding.Recovery, Contract.Recovery>>,
+  Assert<Equal<WasmBinding.Recovery, Contract.Recovery>>,
+  Assert<Equal<Api.Recovery, Contract.Recovery>>,
+  // 'error' is the facade's own: the StorageError of a 'fail'.
+  Assert<Equal<Exclude<Api.ResourceEventName, 'error'>, Contract.ProgressEvent>>,
 ]

@@ -14,8 +14,9 @@
  *
  * Errors: a backend throws an `Error` whose `message` is the core's message
  * and which carries `code` (a `StorageErrorCode`); for `ERR_STORAGE_IO` also
- * `errno` (negative, as in Node fs errors, when known), `syscall` and `path`;
- * `reason` for `ERR_STORAGE_FAILED`. The facade rewraps it as a `StorageError`.
+ * `errno` (negative, as in Node fs errors, when known), `syscall`, `path`
+ * and `systemCode` (the POSIX name, e.g. `ENOSPC`); `reason` for
+ * `ERR_STORAGE_FAILED`. The facade rewraps it as a `StorageError`.
  * After `close()`, every member but `status()` (which says `closed`),
  * `isClosed()` and `close()` throws `ERR_STORAGE_CLOSED`: the core's rule.
  *
@@ -42,7 +43,9 @@ export type ResourceKind = 'mmap' | 'mem'
 /** The lifecycle state. */
 export type StatusKind = 'active' | 'committed' | 'failed' | 'cancelled' | 'closed'
 /** What an observer is told of. */
-export type ProgressEvent = 'write' | 'commit'
+export type ProgressEvent = 'write' | 'commit' | 'fail' | 'close'
+/** Why a file opened with less than it seemed to hold (`none` in memory). */
+export type Recovery = 'none' | 'missing' | 'damaged' | 'mismatch'
 
 /** A status as the core reports it (`finalLen` once committed, `reason` once failed). */
 export interface BackendStatus {
@@ -56,6 +59,7 @@ export interface BackendError extends Error {
   code: StorageErrorCode
   errno?: number
   syscall?: string
+  systemCode?: string
   path?: string
   reason?: string
 }
@@ -70,8 +74,11 @@ export type FlatRanges = ArrayLike<number>
  */
 export type WaitDispatcher = (id: number, error?: Error | null, outcome?: WaitOutcome | null) => void
 
-/** Progress events: `('write', start, end)` and `('commit', finalLen, 0)`. */
-export type ProgressObserver = (event: ProgressEvent, a: number, b: number) => void
+/**
+ * Progress events: `('write', start, end)`, `('commit', finalLen, 0)`,
+ * `('fail', 0, 0, reason)` and `('close', 0, 0)`.
+ */
+export type ProgressObserver = (event: ProgressEvent, a: number, b: number, reason?: string | null) => void
 
 export interface BackendToken {
   cancel(): void
@@ -112,7 +119,18 @@ export interface BackendResource {
   reactivate(): void
   interrupt(): void
   status(): BackendStatus
+  /** The final length once committed, else the expected length. */
   len(): number | null | undefined
+  expectedLen(): number | null | undefined
+  /** Null clears it. */
+  setExpectedLen(len: number | null): void
+  /** The metadata kept with the range record (in memory without one). */
+  metadata(): Record<string, string>
+  /** A string sets an entry, null removes it; all at once. */
+  updateMetadata(changes: Record<string, string | null>): void
+  recovery(): Recovery
+  /** `flush()` off this thread; settles on this thread's event loop. */
+  sync(): Promise<void>
   path(): string | null | undefined
   flush(): void
   close(): void
@@ -122,8 +140,9 @@ export interface BackendResource {
   /** Registry id (weak), for `resourceFromShared` (in any worker thread on native). */
   share(): number
   /**
-   * Progress events, called on the owning JS thread after writes and the
-   * commit. Pass null to stop.
+   * This object's observer, called on this JS thread after writes, the
+   * commit, a failure and the close. Pass null to stop. Every object of a
+   * resource (on any thread) may have one, and each gets every event.
    */
   setObserver(observer: ProgressObserver | null): void
 }

@@ -1,7 +1,8 @@
 /**
  * Every error the public API throws, built in one place (in the style of
  * Node's `lib/internal/errors.js`): the `StorageError` class and its codes,
- * the builders of Node's argument errors (`ERR_INVALID_ARG_TYPE`,
+ * `DownloadError` and its codes, Node's `AbortError` shape for aborted
+ * waits, the builders of Node's argument errors (`ERR_INVALID_ARG_TYPE`,
  * `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`), the rewrapping of backend
  * errors, and the one helper that makes a stack start at the user's call.
  */
@@ -23,6 +24,8 @@ export const STORAGE_ERROR_CODES = [
   'ERR_STORAGE_TIMEOUT',
   'ERR_STORAGE_TMP_CLAIMED',
   'ERR_STORAGE_UNSUPPORTED',
+  'ERR_STORAGE_LENGTH_MISMATCH',
+  'ERR_STORAGE_INCOMPLETE',
 ] as const
 
 /** A stable, machine-readable storage error code. */
@@ -36,6 +39,8 @@ export interface StorageErrorDetails {
   errno?: number
   /** The system call that failed (`ERR_STORAGE_IO`). */
   syscall?: string
+  /** The POSIX name of the OS error, e.g. `'ENOSPC'` (`ERR_STORAGE_IO`). */
+  systemCode?: string
   /** The file involved (`ERR_STORAGE_IO`, `ERR_STORAGE_TMP_CLAIMED`). */
   path?: string
   /** Why the resource was failed (`ERR_STORAGE_FAILED`). */
@@ -52,6 +57,11 @@ export class StorageError extends Error {
   readonly errno?: number
   /** The system call that failed, for `ERR_STORAGE_IO`. */
   readonly syscall?: string
+  /**
+   * The POSIX name of the OS error for `ERR_STORAGE_IO` (`'ENOSPC'`,
+   * `'EISDIR'`, …): what a Node `fs` error has as its `code`.
+   */
+  readonly systemCode?: string
   /** The file involved, when there is one. */
   readonly path?: string
   /** The reason given to `fail()`, for `ERR_STORAGE_FAILED`. */
@@ -62,6 +72,7 @@ export class StorageError extends Error {
     this.code = code
     if (details.errno !== undefined) this.errno = details.errno
     if (details.syscall !== undefined) this.syscall = details.syscall
+    if (details.systemCode !== undefined) this.systemCode = details.systemCode
     if (details.path !== undefined) this.path = details.path
     if (details.reason !== undefined) this.reason = details.reason
   }
@@ -145,9 +156,76 @@ export function fromBackendError(e: unknown, site: Site): unknown {
   return storageError(e.code, message, site, {
     errno: typeof e.errno === 'number' ? e.errno : undefined,
     syscall: typeof e.syscall === 'string' ? e.syscall : undefined,
+    systemCode: typeof e.systemCode === 'string' ? e.systemCode : undefined,
     path: typeof e.path === 'string' ? e.path : undefined,
     reason: typeof e.reason === 'string' ? e.reason : undefined,
   })
+}
+
+// ---------------------------------------------------------------- download errors
+
+/**
+ * Every code a `DownloadError` has. A test keeps this list and the README's
+ * download error table in step.
+ */
+export const DOWNLOAD_ERROR_CODES = [
+  /** The origin answered with a status or a response that cannot be used (`status` set), after the retries. */
+  'ERR_DOWNLOAD_HTTP',
+  /** The origin's file is not the one the resource holds bytes of (ETag, Last-Modified or length differ). */
+  'ERR_DOWNLOAD_CHANGED',
+  /** The connection failed or broke off, after the retries; `cause` holds the last network error. */
+  'ERR_DOWNLOAD_NETWORK',
+] as const
+
+/** Stable codes of a {@link DownloadError} (see the README's error table). */
+export type DownloadErrorCode = (typeof DOWNLOAD_ERROR_CODES)[number]
+
+/** Optional details of a {@link DownloadError}. */
+export interface DownloadErrorDetails {
+  status?: number
+  cause?: unknown
+}
+
+/** A download failure caused by the origin or the network, with a stable `code`. */
+export class DownloadError extends Error {
+  readonly code: DownloadErrorCode
+  /** The URL asked for. */
+  readonly url: string
+  /** The HTTP status of the answer that was refused, when there was one. */
+  readonly status?: number
+
+  constructor(code: DownloadErrorCode, url: string, message: string, details: DownloadErrorDetails = {}) {
+    super(`${message} (${url})`, details.cause === undefined ? undefined : { cause: details.cause })
+    this.code = code
+    this.url = url
+    if (details.status !== undefined) this.status = details.status
+  }
+
+  override get name(): string {
+    return 'DownloadError'
+  }
+}
+
+// ---------------------------------------------------------------- aborts
+
+/**
+ * What an aborted operation rejects with, as Node's `fs/promises` and
+ * streams do: an `Error` named `AbortError` with `code: 'ABORT_ERR'`, the
+ * message `'The operation was aborted'`, and the signal's reason as `cause`.
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR' as const
+  // An own property, as on Node's AbortError.
+  override readonly name = 'AbortError'
+
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/** The `AbortError` for `signal`'s abort, with its reason as `cause`, its stack starting at `site`. */
+export function abortError(signal: AbortSignal, site: Site): AbortError {
+  return trimStack(new AbortError(undefined, { cause: signal.reason }), site)
 }
 
 // ---------------------------------------------------------------- argument errors

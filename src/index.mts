@@ -4,6 +4,7 @@
  * facade: one wait dispatcher per thread, one `StorageError` class.
  */
 export {
+  AbortError,
   Atomic,
   AtomicChunked,
   backendName,
@@ -26,6 +27,7 @@ export type {
   ByteRange,
   CommitEvent,
   Download,
+  FailEvent,
   DownloadErrorCode,
   DownloadErrorDetails,
   DownloadOptions,
@@ -39,8 +41,11 @@ export type {
   WriteEvent,
   WriteStreamOptions,
   MemOptions,
+  MetadataPatch,
   MmapOptions,
+  Recovery,
   ResourceKind,
+  ResourceMetadata,
   ResourceStatus,
   ServeOptions,
   ServeResult,

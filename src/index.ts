@@ -5,8 +5,8 @@
  */
 export { backendName } from './backend.js'
 export { MemCoverage } from './coverage.js'
-export { StorageError } from './errors.js'
-export type { StorageErrorCode, StorageErrorDetails } from './errors.js'
+export { AbortError, DownloadError, StorageError } from './errors.js'
+export type { DownloadErrorCode, DownloadErrorDetails, StorageErrorCode, StorageErrorDetails } from './errors.js'
 export {
   Atomic,
   AtomicChunked,
@@ -21,7 +21,10 @@ export {
 export type {
   ByteRange,
   MemOptions,
+  MetadataPatch,
   MmapOptions,
+  Recovery,
+  ResourceMetadata,
   ResourceKind,
   ResourceStatus,
   SharedHandle,
@@ -29,13 +32,18 @@ export type {
   WaitRangeSyncOptions,
 } from './resource.js'
 export { CancellationToken } from './token.js'
-export type { CommitEvent, ResourceEventListener, ResourceEventMap, ResourceEventName, WriteEvent } from './events.js'
+export type {
+  CommitEvent,
+  FailEvent,
+  ResourceEventListener,
+  ResourceEventMap,
+  ResourceEventName,
+  WriteEvent,
+} from './events.js'
 export type { ReadStreamOptions, WriteStreamOptions } from './streams.js'
 export type { SharedTokenHandle, TokenLike } from './token.js'
 export { download } from './download/download.js'
 export type { Download, DownloadOptions, DownloadProgress, DownloadResult, OriginInfo } from './download/download.js'
-export { DownloadError } from './download/errors.js'
-export type { DownloadErrorCode, DownloadErrorDetails } from './download/errors.js'
 export { respondRange } from './serve/fetch.js'
 export { serveRange } from './serve/http.js'
 export type { ServeResult } from './serve/http.js'

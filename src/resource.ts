@@ -2,15 +2,17 @@
  * The resource classes of the public API. They validate arguments, convert
  * types and delegate to a backend `BackendResource`; they hold no storage logic.
  */
-import type { BackendResource, BackendStatus, Flavor } from './backend-contract.js'
+import type { BackendResource, BackendStatus, Flavor, Recovery } from './backend-contract.js'
 import { backend } from './backend.js'
-import { type Site, fromBackendError, invalidArgType, invalidArgValue, storageError } from './errors.js'
+import { type Site, captureStack, fromBackendError, invalidArgType, invalidArgValue, storageError } from './errors.js'
 import {
   type ResourceEventListener,
   type ResourceEventName,
   addResourceListener,
+  expectEvents,
   removeResourceListener,
 } from './events.js'
+import { type MetadataPatch, type ResourceMetadata, fromRecordMetadata, toRecordChanges } from './metadata.js'
 import { type ByteRange, toByteRange, toByteRanges } from './ranges.js'
 import { type ReadStreamOptions, type WriteStreamOptions, createReadStream, createWriteStream } from './streams.js'
 import { type TokenLike, nativeTokenOf } from './token.js'
@@ -75,6 +77,8 @@ export interface MmapOptions {
   mode?: OpenMode
   /** Keep the written ranges in `<path>.ranges` so an interrupted download resumes. */
   persistRanges?: boolean
+  /** The length the resource will be committed with, when known ahead (see `setExpectedLen`). */
+  expectedLen?: number | null
 }
 
 /** Options of an in-memory resource. */
@@ -83,6 +87,8 @@ export interface MemOptions {
   initialData?: Uint8Array | null
   /** Bytes to reserve up front. */
   capacity?: number | null
+  /** The length the resource will be committed with, when known ahead (see `setExpectedLen`). */
+  expectedLen?: number | null
   /** Never set: a `path` makes the options `MmapOptions`. */
   path?: undefined
 }
@@ -112,6 +118,9 @@ export interface SharedHandle<K extends ResourceKind = ResourceKind> {
 }
 
 export type { ByteRange } from './ranges.js'
+export type { MetadataPatch, ResourceMetadata } from './metadata.js'
+/** Why a file opened with less than it seemed to hold: see `recovery()`. */
+export type { Recovery } from './backend-contract.js'
 
 const wrapKey = Symbol('ResourceBase.wrap')
 
@@ -177,6 +186,7 @@ export abstract class ResourceBase {
     validateOffset(offset, 'offset')
     validateBytes(data, 'data')
     this.call(this.writeAt, () => this.native.writeAt(offset, data))
+    expectEvents()
   }
 
   /** Reads into `buf` (any view, SharedArrayBuffer too) from `offset`; returns bytes read. */
@@ -190,6 +200,7 @@ export abstract class ResourceBase {
   writeAll(data: Uint8Array): void {
     validateBytes(data, 'data')
     this.call(this.writeAll, () => this.native.writeAll(data))
+    expectEvents()
   }
 
   /** The whole committed contents (empty before commit). */
@@ -262,12 +273,14 @@ export abstract class ResourceBase {
       len = finalLen
     }
     this.call(this.commit, () => this.native.commit(len))
+    expectEvents()
   }
 
   /** Marks the resource failed; waiters reject with `ERR_STORAGE_FAILED`. */
   fail(reason: string): void {
     validateString(reason, 'reason')
     this.call(this.fail, () => this.native.fail(reason))
+    expectEvents()
   }
 
   /** Committed or failed back to active, data kept. */
@@ -285,14 +298,68 @@ export abstract class ResourceBase {
     return toStatus(this.call(this.status, () => this.native.status()))
   }
 
-  /** The final length once committed, else null. */
+  /** The final length once committed, else the expected length (`expectedLen`), else null. */
   len(): number | null {
     return this.call(this.len, () => this.native.len()) ?? null
   }
 
+  /**
+   * Sets the length the resource will be committed with, known before the
+   * commit (a `Content-Length`), or clears it with null. While set:
+   * `len()` answers it; a wait for bytes at or past it resolves `'eof'`, and
+   * one across it `'ready'` once the bytes below it are there; `nextGap`
+   * stops at it; a write past it throws `ERR_STORAGE_LENGTH_MISMATCH`; and
+   * `commit()` commits at it, only when no byte below it is missing
+   * (`ERR_STORAGE_INCOMPLETE` otherwise; `commit(n)` with another `n` is
+   * `ERR_STORAGE_LENGTH_MISMATCH`). With `persistRanges` it is kept in the
+   * range record. Throws `ERR_STORAGE_LENGTH_MISMATCH` if bytes are written
+   * past `len`, or the resource is committed at another length.
+   */
+  setExpectedLen(len: number | null): void {
+    let value: number | null = null
+    if (len !== null) {
+      validateOffset(len, 'len')
+      value = len
+    }
+    this.call(this.setExpectedLen, () => this.native.setExpectedLen(value))
+  }
+
   /** Committed with length 0. */
   isEmpty(): boolean {
-    return this.call(this.isEmpty, () => this.native.len()) === 0
+    // len() also answers an expected length: only a committed 0 is empty.
+    return this.call(this.isEmpty, () => this.native.len() === 0 && this.native.status().kind === 'committed')
+  }
+
+  /**
+   * Why the resource opened with less than its file seemed to hold:
+   * `'none'` (nothing to recover: a new file, a valid range record, no
+   * `persistRanges`, or memory); `'missing'` (`persistRanges`, a non-empty
+   * file, no record); `'damaged'` (the record is unreadable, truncated or
+   * altered); `'mismatch'` (the record belongs to another file). Anything
+   * but `'none'` means it opened active with nothing present.
+   */
+  recovery(): Recovery {
+    return this.call(this.recovery, () => this.native.recovery())
+  }
+
+  /**
+   * What is known about the bytes (the origin's ETag, Last-Modified, URL,
+   * and a small object of your own), kept with the range record with
+   * `persistRanges` (in memory otherwise). `download()` fills it.
+   */
+  metadata(): ResourceMetadata {
+    return fromRecordMetadata(this.call(this.metadata, () => this.native.metadata()))
+  }
+
+  /**
+   * Changes the metadata: a field set to a value replaces it, `null`
+   * removes it, a field left out stays. With `persistRanges` the next
+   * checkpoint records it (`sync()` to wait for that). Throws
+   * `ERR_STORAGE_READ_ONLY` in `readOnly` mode.
+   */
+  setMetadata(patch: MetadataPatch): void {
+    const changes = toRecordChanges(patch, this.setMetadata)
+    this.call(this.setMetadata, () => this.native.updateMetadata(changes))
   }
 
   /** The backing file, or null in memory. */
@@ -312,6 +379,26 @@ export abstract class ResourceBase {
   }
 
   /**
+   * `flush()` without blocking: the core's checkpoint thread makes the
+   * bytes durable (and records the ranges and metadata with
+   * `persistRanges`), and the promise settles on this thread's event loop.
+   * No thread is parked per call; calls made while one is queued share it.
+   * In memory it resolves at once. Rejects with `ERR_STORAGE_CLOSED` after
+   * `close()`, `ERR_STORAGE_IO` if the disk refuses.
+   */
+  sync(): Promise<void> {
+    try {
+      const pending = this.native.sync()
+      const stack = captureStack(this.sync)
+      return pending.catch((e: unknown) => {
+        throw fromBackendError(e, stack)
+      })
+    } catch (e) {
+      return Promise.reject(fromBackendError(e, this.sync))
+    }
+  }
+
+  /**
    * Releases the mapping and the file now; pending waits reject with
    * `ERR_STORAGE_CLOSED`. Idempotent. Afterwards `status()` is
    * `{ kind: 'closed' }` and every other member but `isClosed` throws
@@ -319,6 +406,7 @@ export abstract class ResourceBase {
    */
   close(): void {
     this.call(this.close, () => this.native.close())
+    expectEvents()
   }
 
   /** Whether `close()` was called (on this object or another of the same resource). */
@@ -341,9 +429,22 @@ export abstract class ResourceBase {
     return createWriteStream(this, options)
   }
 
-  /** Progress events: `'write'` ({ start, end }) and `'commit'` ({ finalLen }), on this thread's loop (see events.ts). */
+  /**
+   * Events, on this thread's loop (see events.ts): `'write'` ({ start, end }),
+   * `'commit'` ({ finalLen }), `'fail'` ({ reason }), `'close'` (no
+   * argument; the last event), and `'error'` (the `StorageError` of a
+   * failure, after `'fail'`). Whatever object or thread made the change,
+   * every listener of every object of the resource hears it. Works with
+   * `events.once(resource, 'commit')` and `events.on(resource, 'write')`.
+   */
   on<E extends ResourceEventName>(event: E, listener: ResourceEventListener<E>): this {
     addResourceListener(this.native, event, listener, false, this.on)
+    return this
+  }
+
+  /** Same as `on`. */
+  addListener<E extends ResourceEventName>(event: E, listener: ResourceEventListener<E>): this {
+    addResourceListener(this.native, event, listener, false, this.addListener)
     return this
   }
 
@@ -358,32 +459,87 @@ export abstract class ResourceBase {
     removeResourceListener(this.native, event, listener)
     return this
   }
+
+  /** Same as `off`. */
+  removeListener<E extends ResourceEventName>(event: E, listener: ResourceEventListener<E>): this {
+    removeResourceListener(this.native, event, listener)
+    return this
+  }
 }
 
-function validateMmapOptions(opts: unknown): asserts opts is MmapOptions {
-  validateObject(opts, 'opts')
-  const o = opts as Record<string, unknown>
-  validatePath(o.path, 'opts.path')
-  if (o.initialLen !== undefined && o.initialLen !== null) validateOffset(o.initialLen, 'opts.initialLen')
-  if (o.mode !== undefined) validateOneOf(o.mode, 'opts.mode', Object.values(OpenMode))
-  if (o.persistRanges !== undefined) validateBoolean(o.persistRanges, 'opts.persistRanges')
+/** An optional offset option: null when absent, else validated. */
+function optionalOffset(value: unknown, name: string): number | null {
+  if (value === undefined || value === null) return null
+  validateOffset(value, name)
+  return value
 }
 
-function validateMemOptions(opts: unknown): asserts opts is MemOptions {
+/** Mmap options, each read once and validated as read. */
+interface MmapPlan {
+  path: string
+  initialLen: number | null
+  mode: OpenMode
+  persistRanges: boolean
+  expectedLen: number | null
+}
+
+function mmapPlan(opts: unknown): MmapPlan {
   validateObject(opts, 'opts')
-  const o = opts as Record<string, unknown>
-  if (o.initialData !== undefined && o.initialData !== null) validateBytes(o.initialData, 'opts.initialData')
-  if (o.capacity !== undefined && o.capacity !== null) validateOffset(o.capacity, 'opts.capacity')
+  const { path, initialLen, mode = 'auto', persistRanges = false, expectedLen } = opts as Record<string, unknown>
+  validatePath(path, 'opts.path')
+  const initial = optionalOffset(initialLen, 'opts.initialLen')
+  validateOneOf(mode, 'opts.mode', Object.values(OpenMode))
+  validateBoolean(persistRanges, 'opts.persistRanges')
+  return {
+    path,
+    initialLen: initial,
+    mode,
+    persistRanges,
+    expectedLen: optionalOffset(expectedLen, 'opts.expectedLen'),
+  }
+}
+
+/** Memory options, each read once and validated as read. */
+interface MemPlan {
+  initialData: Uint8Array | null
+  capacity: number
+  expectedLen: number | null
+}
+
+function memPlan(opts: unknown): MemPlan {
+  validateObject(opts, 'opts')
+  const { initialData, capacity, expectedLen } = opts as Record<string, unknown>
+  let data: Uint8Array | null = null
+  if (initialData !== undefined && initialData !== null) {
+    validateBytes(initialData, 'opts.initialData')
+    data = initialData
+  }
+  return {
+    initialData: data,
+    capacity: optionalOffset(capacity, 'opts.capacity') ?? 0,
+    expectedLen: optionalOffset(expectedLen, 'opts.expectedLen'),
+  }
+}
+
+/** Sets the expected length of a resource just opened; closes it if that fails. */
+function withExpectedLen(native: BackendResource, expectedLen: number | null): BackendResource {
+  if (expectedLen !== null) {
+    try {
+      native.setExpectedLen(expectedLen)
+    } catch (e) {
+      native.close()
+      throw e
+    }
+  }
+  return native
 }
 
 function openMmapNative(token: unknown, opts: unknown, flavor: Flavor, site: Site): BackendResource {
   const nativeToken = nativeTokenOf(token, 'token')
-  validateMmapOptions(opts)
-  const initialLen = opts.initialLen ?? null
-  const mode: OpenMode = opts.mode ?? 'auto'
-  const persist = opts.persistRanges ?? false
+  const p = mmapPlan(opts)
   try {
-    return backend().openMmap(nativeToken, opts.path, initialLen, mode, persist, flavor)
+    const native = backend().openMmap(nativeToken, p.path, p.initialLen, p.mode, p.persistRanges, flavor)
+    return withExpectedLen(native, p.expectedLen)
   } catch (e) {
     throw fromBackendError(e, site)
   }
@@ -391,10 +547,9 @@ function openMmapNative(token: unknown, opts: unknown, flavor: Flavor, site: Sit
 
 function openMemNative(token: unknown, opts: unknown, site: Site): BackendResource {
   const nativeToken = nativeTokenOf(token, 'token')
-  const o: unknown = opts === undefined ? {} : opts
-  validateMemOptions(o)
+  const p = memPlan(opts === undefined ? {} : opts)
   try {
-    return backend().openMem(nativeToken, o.initialData ?? null, o.capacity ?? 0, 'plain')
+    return withExpectedLen(backend().openMem(nativeToken, p.initialData, p.capacity, 'plain'), p.expectedLen)
   } catch (e) {
     throw fromBackendError(e, site)
   }
@@ -402,13 +557,12 @@ function openMemNative(token: unknown, opts: unknown, site: Site): BackendResour
 
 function nativeFromShared(handle: unknown, expected: ResourceKind | undefined, site: Site): BackendResource {
   validateObject(handle, 'handle')
-  const h = handle as Record<string, unknown>
-  if (h.__kithara !== 'resource') {
-    throw invalidArgValue('handle', h.__kithara, 'is not a shared resource handle', site)
+  const { __kithara: tag, id, kind } = handle as Record<string, unknown>
+  if (tag !== 'resource') {
+    throw invalidArgValue('handle', tag, 'is not a shared resource handle', site)
   }
-  validateOffset(h.id, 'handle.id')
-  validateOneOf(h.kind, 'handle.kind', expected ? [expected] : ['mmap', 'mem'])
-  const id = h.id
+  validateOffset(id, 'handle.id')
+  validateOneOf(kind, 'handle.kind', expected ? [expected] : ['mmap', 'mem'])
   try {
     return backend().resourceFromShared(id)
   } catch (e) {
@@ -477,7 +631,7 @@ export class StorageResource extends ResourceBase {
     if (!(resource instanceof ResourceBase)) {
       throw invalidArgType('resource', 'an instance of MmapResource or MemResource', resource, StorageResource.from)
     }
-    return new StorageResource(wrapKey, nativeOf(resource))
+    return new StorageResource(wrapKey, backendOf(resource))
   }
 
   /** The resource behind a `share()` handle, as a `StorageResource`. */
@@ -486,8 +640,12 @@ export class StorageResource extends ResourceBase {
   }
 }
 
-/** The backend resource of `r` (module-internal accessor of a protected field). */
-function nativeOf(r: ResourceBase): BackendResource {
+/**
+ * The backend resource of `r` (an accessor of a protected field, for the
+ * facade's own modules; not exported from the package).
+ * @internal
+ */
+export function backendOf(r: ResourceBase): BackendResource {
   return (r as unknown as { native: BackendResource }).native
 }
 
@@ -508,7 +666,7 @@ export class Atomic extends ResourceBase {
     if (!(resourceOrKey instanceof ResourceBase)) {
       throw invalidArgType('resource', 'an instance of MmapResource or MemResource', resourceOrKey, Atomic)
     }
-    const inner = nativeOf(resourceOrKey)
+    const inner = backendOf(resourceOrKey)
     let wrapped: BackendResource
     try {
       wrapped = inner.atomic()
@@ -527,6 +685,7 @@ export class Atomic extends ResourceBase {
   writeAllDurable(data: Uint8Array): void {
     validateBytes(data, 'data')
     this.call(this.writeAllDurable, () => this.native.writeAllDurable(data))
+    expectEvents()
   }
 }
 

@@ -9,9 +9,16 @@
  * stream methods throw `ERR_STORAGE_UNSUPPORTED`.
  */
 import type { Readable, ReadableOptions, Writable, WritableOptions } from 'node:stream'
-import { outOfRange, storageError } from './errors.js'
+import { abortError, outOfRange, storageError } from './errors.js'
 import type { ResourceBase } from './resource.js'
-import { validateAbortSignal, validateBoolean, validateChunkSize, validateObject, validateOffset } from './validate.js'
+import {
+  validateAbortSignal,
+  validateBoolean,
+  validateChunkSize,
+  validateObject,
+  validateOffset,
+  validateTimeout,
+} from './validate.js'
 
 /** Options of `createReadStream`. */
 export interface ReadStreamOptions {
@@ -22,10 +29,22 @@ export interface ReadStreamOptions {
    * until the resource is committed and its final length is reached.
    */
   end?: number
-  /** Bytes per chunk (each chunk is one wait and one read); default 64 KiB. */
+  /**
+   * The most bytes per chunk; default 64 KiB. A chunk is pushed as soon as
+   * at least one byte is present: the stream never waits to fill a chunk.
+   */
   highWaterMark?: number
-  /** Aborting it destroys the stream with `signal.reason`; the resource is left as it was. */
+  /**
+   * Aborting it destroys the stream with an `AbortError` (`code:
+   * 'ABORT_ERR'`, the signal's reason as `cause`), as Node's streams do;
+   * the resource is left as it was.
+   */
   signal?: AbortSignal
+  /**
+   * The longest the stream waits for its next byte; past it the stream is
+   * destroyed with `ERR_STORAGE_TIMEOUT`. Default: no limit.
+   */
+  timeoutMs?: number
 }
 
 /** Options of `createWriteStream`. */
@@ -75,32 +94,36 @@ interface ReadPlan {
   end: number
   chunk: number
   signal: AbortSignal | undefined
+  timeoutMs: number | undefined
 }
 
 function readPlan(options: unknown): ReadPlan {
   validateObject(options, 'options')
-  const o = options as ReadStreamOptions
-  const start = o.start ?? 0
+  // Each option read once: the value checked is the value used.
+  const { start = 0, end, highWaterMark = DEFAULT_CHUNK, signal, timeoutMs } = options as Record<string, unknown>
   validateOffset(start, 'options.start')
-  let end = Number.MAX_SAFE_INTEGER
-  if (o.end !== undefined && o.end !== null) {
-    validateOffset(o.end, 'options.end')
-    if (o.end < start) throw outOfRange('options.end', `>= ${start} (options.start)`, o.end, readPlan)
-    end = o.end
+  let last = Number.MAX_SAFE_INTEGER
+  if (end !== undefined && end !== null) {
+    validateOffset(end, 'options.end')
+    if (end < start) throw outOfRange('options.end', `>= ${start} (options.start)`, end, readPlan)
+    last = end
   }
-  const chunk = o.highWaterMark ?? DEFAULT_CHUNK
-  validateChunkSize(chunk, 'options.highWaterMark')
-  if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal')
-  return { start, end, chunk, signal: o.signal }
+  validateChunkSize(highWaterMark, 'options.highWaterMark')
+  if (signal !== undefined) validateAbortSignal(signal, 'options.signal')
+  if (timeoutMs !== undefined) validateTimeout(timeoutMs, 'options.timeoutMs')
+  return { start, end: last, chunk: highWaterMark, signal, timeoutMs }
 }
 
 /**
  * A `Readable` of `resource` bytes `[start, end)`: each `_read` waits
- * (`waitRange`, never blocking the loop) for the next chunk and pushes it, so
- * nothing is read before the consumer asks (backpressure). Ends at `end` or
- * at the committed end; errors with the resource's `StorageError` when it is
- * failed, cancelled or closed, and with `signal.reason` when `signal` aborts.
- * An `interrupt()` of the resource makes the stream wait again.
+ * (`waitRange`, never blocking the loop) for the next byte and pushes what
+ * is present from there, up to a chunk, so a slow writer's bytes flow as
+ * they arrive, and nothing is read before the consumer asks (backpressure).
+ * Ends at `end` or at the committed end (or the expected length); errors
+ * with the resource's `StorageError` when it is failed, cancelled or closed,
+ * with `ERR_STORAGE_TIMEOUT` after `timeoutMs` without a byte, and with an
+ * `AbortError` when `signal` aborts. An `interrupt()` of the resource makes
+ * the stream wait again.
  */
 export function createReadStream(resource: ResourceBase, options: ReadStreamOptions = {}): Readable {
   const plan = readPlan(options)
@@ -131,18 +154,23 @@ export function createReadStream(resource: ResourceBase, options: ReadStreamOpti
         s.push(null)
         return
       }
-      const chunkEnd = Math.min(pos + plan.chunk, plan.end)
-      let outcome = await resource.waitRange(pos, chunkEnd, { signal: stop.signal })
+      const wait = { signal: stop.signal, timeoutMs: plan.timeoutMs }
+      // One byte is enough to push something.
+      let outcome = await resource.waitRange(pos, pos + 1, wait)
       // interrupt() is for waiters that want to re-decide (a seek); a stream
       // simply keeps waiting for the same bytes.
       while (outcome === 'interrupted' && !s.destroyed) {
-        outcome = await resource.waitRange(pos, chunkEnd, { signal: stop.signal })
+        outcome = await resource.waitRange(pos, pos + 1, wait)
       }
       if (s.destroyed) return
       if (outcome === 'eof') {
         s.push(null)
         return
       }
+      // What is present from `pos`, up to a chunk (all of it once committed).
+      let chunkEnd = Math.min(pos + plan.chunk, plan.end)
+      const gap = resource.nextGap(pos, chunkEnd)
+      if (gap !== null && gap.start > pos) chunkEnd = gap.start
       const buf = Buffer.allocUnsafe(chunkEnd - pos)
       const n = resource.readAt(pos, buf)
       if (n === 0) {
@@ -160,10 +188,14 @@ export function createReadStream(resource: ResourceBase, options: ReadStreamOpti
 
   if (userSignal) {
     if (userSignal.aborted) {
-      process.nextTick(() => stream.destroy(userSignal.reason))
+      process.nextTick(() => stream.destroy(abortError(userSignal, undefined)))
     } else {
-      onAbort = () => stream.destroy(userSignal.reason)
-      userSignal.addEventListener('abort', onAbort, { once: true })
+      const listener = (): void => {
+        stream.destroy(abortError(userSignal, undefined))
+      }
+      // If the signal refuses the listener, the stream is not made.
+      userSignal.addEventListener('abort', listener, { once: true })
+      onAbort = listener
     }
   }
   return stream
@@ -179,15 +211,13 @@ interface WritePlan {
 
 function writePlan(options: unknown): WritePlan {
   validateObject(options, 'options')
-  const o = options as WriteStreamOptions
-  const start = o.start ?? 0
+  // Each option read once: the value checked is the value used.
+  const { start = 0, commit = true, signal, highWaterMark = DEFAULT_CHUNK } = options as Record<string, unknown>
   validateOffset(start, 'options.start')
-  const commit = o.commit ?? true
   validateBoolean(commit, 'options.commit')
-  if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal')
-  const highWaterMark = o.highWaterMark ?? DEFAULT_CHUNK
+  if (signal !== undefined) validateAbortSignal(signal, 'options.signal')
   validateChunkSize(highWaterMark, 'options.highWaterMark')
-  return { start, commit, signal: o.signal, highWaterMark }
+  return { start, commit, signal, highWaterMark }
 }
 
 /** Why a destroyed write stream failed its resource: the error's message. */

@@ -66,12 +66,13 @@ export class CancellationToken {
   /** The token behind a handle from `share()`, in this thread. */
   static fromShared(handle: SharedTokenHandle): CancellationToken {
     validateObject(handle, 'handle')
-    if (handle.__kithara !== 'token') {
-      throw invalidArgValue('handle', handle.__kithara, 'is not a shared token handle', CancellationToken.fromShared)
+    const { __kithara: tag, id } = handle as Record<string, unknown>
+    if (tag !== 'token') {
+      throw invalidArgValue('handle', tag, 'is not a shared token handle', CancellationToken.fromShared)
     }
-    validateOffset(handle.id, 'handle.id')
+    validateOffset(id, 'handle.id')
     try {
-      return new CancellationToken(fromNativeKey, backend().tokenFromShared(handle.id))
+      return new CancellationToken(fromNativeKey, backend().tokenFromShared(id))
     } catch (e) {
       throw fromBackendError(e, CancellationToken.fromShared)
     }

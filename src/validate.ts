@@ -2,6 +2,10 @@
  * Argument checks done before any backend call, with Node's error codes and
  * message shapes (`The "offset" argument must be ...`); the errors come from
  * the registry in errors.ts. A check's stack starts at the user's call.
+ *
+ * Callers read each option once into a local, validate that value and pass
+ * that value on: a getter that answers differently the second time cannot
+ * slip past a check.
  */
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 
@@ -20,12 +24,20 @@ export function validateChunkSize(value: unknown, name: string): asserts value i
   if (value === 0) throw outOfRange(name, '>= 1', value, validateChunkSize)
 }
 
-/** Whether `value` is a Uint8Array (a Buffer is one), from any realm. */
+/**
+ * `%TypedArray%.prototype[Symbol.toStringTag]`: reads the internal slot that
+ * only a real typed array has, so neither a Proxy, an object made with
+ * `Object.create(Uint8Array.prototype)` nor a `Symbol.toStringTag` property
+ * can fake it.
+ */
+const typedArrayName = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Uint8Array.prototype) as object,
+  Symbol.toStringTag,
+)?.get as (this: unknown) => string | undefined
+
+/** Whether `value` is a real Uint8Array (a Buffer is one), from any realm. */
 export function isUint8Array(value: unknown): value is Uint8Array {
-  return (
-    value instanceof Uint8Array ||
-    (ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Uint8Array]')
-  )
+  return typedArrayName.call(value) === 'Uint8Array'
 }
 
 /** Throws unless `value` is a Uint8Array. */
@@ -84,14 +96,15 @@ export function validateTimeout(value: unknown, name: string): asserts value is 
   if (Number.isNaN(value) || value < 0) throw outOfRange(name, '>= 0', value, validateTimeout)
 }
 
-/** Whether `value` quacks like an AbortSignal (as Node's own check). */
+/**
+ * Whether `value` can be used as an AbortSignal: an object with `aborted`,
+ * `addEventListener` and `removeEventListener` (the last is needed to let
+ * go of the signal when a wait ends).
+ */
 export function isAbortSignal(value: unknown): value is AbortSignal {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'aborted' in value &&
-    typeof (value as { addEventListener?: unknown }).addEventListener === 'function'
-  )
+  if (typeof value !== 'object' || value === null || !('aborted' in value)) return false
+  const s = value as { addEventListener?: unknown; removeEventListener?: unknown }
+  return typeof s.addEventListener === 'function' && typeof s.removeEventListener === 'function'
 }
 
 /** Throws unless `value` is an AbortSignal. */

@@ -3,10 +3,65 @@
  * waits the backend decides later; timeouts and abort signals withdraw them.
  * Which waits are pending is the backend's table (the core's
  * `PendingWaits`); here each id only maps to its promise.
+ *
+ * Demand: whatever fills a resource (a running `download()`) may set a
+ * demand hook on it. Every wait that has to wait (a `waitRange`, a read
+ * stream, a `serveRange` body) then tells the hook which bytes it waits for,
+ * so they are fetched first, and withdraws that demand when it ends.
  */
 import type { BackendResource, WaitOutcome } from './backend-contract.js'
 import { whenBackendLoaded } from './backend.js'
-import { type CapturedStack, type Site, captureStack, fromBackendError, storageError } from './errors.js'
+import { type CapturedStack, type Site, abortError, captureStack, fromBackendError, storageError } from './errors.js'
+
+/** What a demand hook does: fetch `[start, end)` first; returns the function that withdraws it. */
+export type DemandFn = (start: number, end: number) => () => void
+
+/** What fills a resource, as waits and `serveRange` see it. */
+export interface DemandHook {
+  /** Fetch `[start, end)` before anything else; returns the withdrawal. */
+  demand: DemandFn
+  /** Settles once the filler knows what it fills (a download's first answer). */
+  ready: Promise<unknown>
+}
+
+/**
+ * Demand hooks by the resource's shared id, so that every object of one
+ * resource on this thread (a `fromShared` twin, `StorageResource.from`)
+ * finds the same hook.
+ */
+const hooks = new Map<number, DemandHook>()
+const sharedIds = new WeakMap<BackendResource, number>()
+
+/** The shared id of `resource`, or null once it is closed. */
+function sharedIdOf(resource: BackendResource): number | null {
+  let id = sharedIds.get(resource)
+  if (id === undefined) {
+    try {
+      id = resource.share()
+    } catch {
+      return null
+    }
+    sharedIds.set(resource, id)
+  }
+  return id
+}
+
+/** Sets `hook` on `resource` (replacing another); returns the function that removes it. */
+export function setDemandHook(resource: BackendResource, hook: DemandHook): () => void {
+  const id = sharedIdOf(resource)
+  if (id === null) return () => {}
+  hooks.set(id, hook)
+  return () => {
+    if (hooks.get(id) === hook) hooks.delete(id)
+  }
+}
+
+/** The demand hook of `resource`, if something fills it now. */
+export function demandHookOf(resource: BackendResource): DemandHook | null {
+  if (hooks.size === 0) return null
+  const id = sharedIdOf(resource)
+  return id === null ? null : (hooks.get(id) ?? null)
+}
 
 /**
  * One pending wait. A class rather than closures: with 10,000 waits pending,
@@ -17,6 +72,8 @@ import { type CapturedStack, type Site, captureStack, fromBackendError, storageE
 class PendingWait {
   timer: ReturnType<typeof setTimeout> | undefined = undefined
   onAbort: (() => void) | undefined = undefined
+  /** Withdraws this wait's demand. */
+  release: (() => void) | undefined = undefined
   constructor(
     readonly id: number,
     readonly resource: BackendResource,
@@ -26,10 +83,13 @@ class PendingWait {
     readonly stack: CapturedStack | undefined,
   ) {}
 
-  /** Removes this wait's timer and abort listener. */
+  /** Removes this wait's timer, abort listener and demand. */
   cleanup(): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
-    if (this.onAbort && this.signal) this.signal.removeEventListener('abort', this.onAbort)
+    if (this.onAbort) removeAbortListener(this.signal, this.onAbort)
+    const release = this.release
+    this.release = undefined
+    release?.()
   }
 
   /** Withdraws the wait from the backend and rejects it (timeout, abort). */
@@ -67,6 +127,12 @@ export function pendingWaitCount(): number {
 /**
  * Starts a wait on `resource` for `[start, end)`; see `ResourceBase.waitRange`.
  * `site` is the public method, where the stack of a rejection starts.
+ *
+ * An abort rejects with an `AbortError` whose `cause` is the signal's
+ * reason, as `fs/promises` does. The abort listener is added before the wait
+ * is registered, so a signal whose `addEventListener` throws leaves nothing
+ * registered (the promise rejects with what it threw). No JavaScript runs
+ * between the registration and the pending entry, so no abort falls between.
  */
 export function startWait(
   resource: BackendResource,
@@ -76,39 +142,61 @@ export function startWait(
   timeoutMs: number | undefined,
   site: Function,
 ): Promise<WaitOutcome> {
-  if (signal?.aborted) return Promise.reject(signal.reason)
+  let onAbort: (() => void) | undefined
+  let w: PendingWait | undefined
+  if (signal) {
+    if (signal.aborted) return Promise.reject(abortError(signal, site))
+    const s = signal
+    onAbort = () => w?.withdraw(abortError(s, w.stack))
+    try {
+      s.addEventListener('abort', onAbort, { once: true })
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
   let first: WaitOutcome | number
   try {
     first = resource.waitRange(start, end)
   } catch (e) {
+    if (onAbort) removeAbortListener(signal, onAbort)
     return Promise.reject(fromBackendError(e, site))
   }
-  if (typeof first === 'string') return Promise.resolve(first)
+  if (typeof first === 'string') {
+    if (onAbort) removeAbortListener(signal, onAbort)
+    return Promise.resolve(first)
+  }
   const id = first
   const stack: Site = captureStack(site)
-  let wait: PendingWait | undefined
   const promise = new Promise<WaitOutcome>((resolve, reject) => {
-    wait = new PendingWait(id, resource, resolve, reject, signal, stack)
+    w = new PendingWait(id, resource, resolve, reject, signal, stack)
   })
-  const w = wait as PendingWait
-  pending.set(id, w)
+  const wait = w as PendingWait
+  wait.onAbort = onAbort
+  pending.set(id, wait)
+  const hook = demandHookOf(resource)
+  if (hook) wait.release = hook.demand(start, end)
   if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) {
     const deadline = Date.now() + timeoutMs
     const arm = (ms: number): void => {
-      w.timer = setTimeout(() => {
+      wait.timer = setTimeout(() => {
         const left = deadline - Date.now()
         if (left > 0) arm(Math.min(left, MAX_TIMER_MS))
         else {
           const message = `wait for bytes ${start}..${end} timed out after ${timeoutMs} ms`
-          w.withdraw(storageError('ERR_STORAGE_TIMEOUT', message, stack))
+          wait.withdraw(storageError('ERR_STORAGE_TIMEOUT', message, stack))
         }
       }, ms)
     }
     arm(Math.min(timeoutMs, MAX_TIMER_MS))
   }
-  if (signal) {
-    w.onAbort = () => w.withdraw(signal.reason)
-    signal.addEventListener('abort', w.onAbort, { once: true })
-  }
   return promise
+}
+
+/** Removes `listener` from `signal`, ignoring a signal that throws doing it. */
+function removeAbortListener(signal: AbortSignal | undefined, listener: () => void): void {
+  try {
+    signal?.removeEventListener('abort', listener)
+  } catch {
+    // The listener stays, and does nothing: the wait is settled.
+  }
 }

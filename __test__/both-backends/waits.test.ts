@@ -3,7 +3,7 @@ import { pbkdf2 } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { CancellationToken, MemResource, StorageError, type StorageErrorCode } from '@kithara/storage'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { bytes, pendingWaiters } from '../helpers.js'
 
 const open = () => {
@@ -95,7 +95,17 @@ test('ERR_STORAGE_TIMEOUT after timeoutMs; the resource stays usable', async (t)
   t.deepEqual(r.status(), { kind: 'active' })
 })
 
-test('a signal rejects only its own wait, with signal.reason', async (t) => {
+/** Asserts `err` is what fs/promises rejects an aborted call with: an AbortError with the reason as cause. */
+function isAbortError(t: ExecutionContext, err: unknown, reason: unknown): void {
+  const e = err as { name?: string; code?: string; message?: string; cause?: unknown }
+  t.true(err instanceof Error, 'an Error')
+  t.is(e.name, 'AbortError')
+  t.is(e.code, 'ABORT_ERR')
+  t.is(e.message, 'The operation was aborted')
+  t.is(e.cause, reason)
+}
+
+test('a signal rejects only its own wait, with an AbortError caused by signal.reason', async (t) => {
   const { r } = open()
   const ac = new AbortController()
   const aborted = r.waitRange(0, 4, { signal: ac.signal })
@@ -104,7 +114,8 @@ test('a signal rejects only its own wait, with signal.reason', async (t) => {
   t.is(pendingWaiters(r), 2)
   ac.abort(reason)
   const err = await t.throwsAsync(aborted)
-  t.is(err, reason)
+  isAbortError(t, err, reason)
+  t.regex(String(err?.stack), /waits\.test/, 'the stack points at the waitRange call')
   t.is(pendingWaiters(r), 1, 'the aborted wait is withdrawn from the core')
   r.writeAt(0, bytes(4))
   t.is(await other, 'ready')
@@ -120,8 +131,8 @@ test('abort() without a reason rejects with an AbortError', async (t) => {
     () => undefined,
     (e: unknown) => e,
   )
-  t.is((err as { name?: string }).name, 'AbortError')
-  t.is(err, ac.signal.reason)
+  isAbortError(t, err, ac.signal.reason)
+  t.is((ac.signal.reason as { name?: string }).name, 'AbortError', 'the default reason is a DOMException')
 })
 
 test('an already-aborted signal rejects at once, even for a ready range', async (t) => {
@@ -129,7 +140,7 @@ test('an already-aborted signal rejects at once, even for a ready range', async 
   r.writeAt(0, bytes(1))
   const reason = new Error('already')
   const err = await t.throwsAsync(r.waitRange(0, 1, { signal: AbortSignal.abort(reason) }))
-  t.is(err, reason)
+  isAbortError(t, err, reason)
 })
 
 test('a signal that never fires does not disturb the wait', async (t) => {
@@ -172,7 +183,7 @@ test('10k waits with signals and timeouts settle and clean up', async (t) => {
   const waits = Array.from({ length: 10_000 }, (_, i) =>
     r.waitRange(i, i + 1, { signal: ac.signal, timeoutMs: 60_000 }).then(
       () => 'ok',
-      (e: unknown) => (e === ac.signal.reason ? 'aborted' : 'other'),
+      (e: unknown) => ((e as { cause?: unknown }).cause === ac.signal.reason ? 'aborted' : 'other'),
     ),
   )
   ac.abort()
@@ -206,7 +217,7 @@ test('a signal aborted after the wait settled changes nothing', async (t) => {
     () => undefined,
     (e: unknown) => e,
   )
-  t.is(late, ac.signal.reason)
+  isAbortError(t, late, ac.signal.reason)
 })
 
 test('2,000 sequential waits, each decided by a write in a later task: woken, not polled', async (t) => {

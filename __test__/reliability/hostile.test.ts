@@ -6,7 +6,12 @@
  * handles, aborted signals), the other arguments valid. The only outcomes
  * allowed: a result, a TypeError/RangeError with Node's code
  * (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE), a
- * StorageError, or the very exception a hostile value's own trap threw.
+ * StorageError, Node's AbortError (code ABORT_ERR) for an aborted signal,
+ * or the very exception a hostile value's own trap threw. Among the nasty
+ * values: forged Uint8Arrays (a Proxy, an object with its prototype, typed
+ * arrays tagged 'Uint8Array'), option getters that answer differently the
+ * second time, signal-likes without removeEventListener or with a throwing
+ * addEventListener.
  * Never a crash; and committed resources (a file and a memory buffer) never
  * change a byte.
  */
@@ -76,6 +81,16 @@ function revokedProxy(): object {
   const { proxy, revoke } = Proxy.revocable({}, {})
   revoke()
   return proxy
+}
+
+/** `value` with an own `Symbol.toStringTag` of 'Uint8Array': a typed array in disguise. */
+const taggedUint8 = <T extends object>(value: T): T =>
+  Object.defineProperty(value, Symbol.toStringTag, { value: 'Uint8Array', configurable: true })
+
+/** An object whose `key` answers `first` on the first read and `later` on every read after. */
+function flipping(key: string, first: unknown, later: unknown, rest: object = {}): object {
+  let reads = 0
+  return Object.defineProperty({ ...rest }, key, { enumerable: true, get: () => (reads++ === 0 ? first : later) })
 }
 
 const throwingProxy = (): object =>
@@ -202,6 +217,45 @@ const nasty = fc.constantFrom<unknown[]>(
   { initialData: [1, 2] },
   { initialData: new Uint16Array(2) },
   { initialData: new Uint8Array([1, 2, 3]) },
+  // Issue 17, item 14: validation bypasses that reached napi-rs as uncoded errors.
+  new Lazy('Proxy of a Uint8Array', () => new Proxy(new Uint8Array(4), {})),
+  new Lazy('Object.create(Uint8Array.prototype)', () => Object.create(Uint8Array.prototype)),
+  new Lazy("DataView tagged 'Uint8Array'", () => taggedUint8(new DataView(new ArrayBuffer(4)))),
+  new Lazy("Float64Array tagged 'Uint8Array'", () => taggedUint8(new Float64Array(1))),
+  new Lazy('{ initialData: Proxy of a Uint8Array }', () => ({ initialData: new Proxy(new Uint8Array(2), {}) })),
+  new Lazy('{ path } valid, then a number', () => flipping('path', 'flip.bin', 8)),
+  new Lazy('{ initialLen } valid, then 1.5', () => flipping('initialLen', 16, 1.5, { path: 'flip2.bin' })),
+  new Lazy('{ mode } valid, then bogus', () => flipping('mode', 'auto', 'bogus', { path: 'flip3.bin' })),
+  new Lazy('{ capacity } valid, then a string', () => flipping('capacity', 8, 'x')),
+  new Lazy('{ initialData } valid, then an Array', () => flipping('initialData', new Uint8Array(2), [1, 2])),
+  new Lazy('{ expectedLen } valid, then -1', () => flipping('expectedLen', 64, -1)),
+  new Lazy('{ timeoutMs } valid, then NaN', () => flipping('timeoutMs', 1, Number.NaN)),
+  new Lazy('{ start } valid, then -1', () => flipping('start', 0, -1)),
+  new Lazy('{ etag } valid, then an object', () => flipping('etag', '"e"', {})),
+  new Lazy('{ id } valid, then 1.5', () => flipping('id', 1, 1.5, { __kithara: 'resource', kind: 'mem' })),
+  { path: 'nul\u0000in.bin' },
+  { path: 'ok.bin', initialLen: 1.5 },
+  { path: 'ok.bin', expectedLen: 1.5 },
+  { expectedLen: -1 },
+  { expectedLen: 3 },
+  { etag: 1 },
+  { user: 1n },
+  { eTag: '"x"' },
+  // Issue 17, item 12: signals that are not quite signals.
+  { aborted: false, addEventListener() {} },
+  { signal: { aborted: false, addEventListener() {} } },
+  new Lazy('{ signal: addEventListener throws }', () => ({
+    signal: { aborted: false, reason: undefined, addEventListener: trap, removeEventListener() {} },
+  })),
+  new Lazy('{ signal: aborted getter throws }', () => ({
+    signal: {
+      get aborted() {
+        return trap()
+      },
+      addEventListener() {},
+      removeEventListener() {},
+    },
+  })),
 )
 
 /**
@@ -325,6 +379,7 @@ const mmapOpts = fc.record(
     path: validPath,
     initialLen: fc.option(small, { nil: undefined }),
     mode: fc.constantFrom('auto', 'readWrite', 'readOnly'),
+    expectedLen: fc.option(small, { nil: undefined }),
   },
   { requiredKeys: ['path'] },
 )
@@ -356,10 +411,15 @@ function methodTargets(on: string, receiver: Receiver, guarded: boolean): Target
     m('isEmpty', [hostile]),
     m('path', [hostile]),
     m('share', [hostile]),
-    m('on', [fc.constantFrom('write', 'commit'), fc.constant(() => {})]),
-    m('once', [fc.constantFrom('write', 'commit'), fc.constant(() => {})]),
-    m('off', [fc.constantFrom('write', 'commit'), fc.constant(() => {})]),
-    m('createReadStream', [fc.record({ start: small, end: small }, { requiredKeys: [] })]),
+    m('on', [fc.constantFrom('write', 'commit', 'fail', 'close', 'error'), fc.constant(() => {})]),
+    m('once', [fc.constantFrom('write', 'commit', 'fail', 'close', 'error'), fc.constant(() => {})]),
+    m('off', [fc.constantFrom('write', 'commit', 'fail', 'close', 'error'), fc.constant(() => {})]),
+    m('createReadStream', [
+      fc.record({ start: small, end: small, timeoutMs: fc.integer({ min: 0, max: 2 }) }, { requiredKeys: [] }),
+    ]),
+    m('metadata', [hostile]),
+    m('recovery', [hostile]),
+    m('sync', [hostile]),
     m('createWriteStream', [fc.record({ start: small }, { requiredKeys: [] })]),
   ]
   if (guarded) {
@@ -368,6 +428,13 @@ function methodTargets(on: string, receiver: Receiver, guarded: boolean): Target
   } else {
     list.push(
       m('commit', [fc.option(small, { nil: undefined })]),
+      m('setExpectedLen', [fc.option(small, { nil: null })]),
+      m('setMetadata', [
+        fc.record(
+          { etag: fc.option(fc.string({ maxLength: 8 }), { nil: null }), user: fc.jsonValue({ maxDepth: 2 }) },
+          { requiredKeys: [] },
+        ),
+      ]),
       m('fail', [fc.string({ maxLength: 8 })]),
       m('reactivate', [hostile]),
       m('interrupt', [hostile]),
@@ -494,10 +561,10 @@ const targets: Target[] = [
 const ARG_CODES = new Set(['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE'])
 
 /** Null if `e` is an allowed failure, else why not. */
-function disallowed(e: unknown, stream = false): string | null {
+function disallowed(e: unknown): string | null {
   if (e === TRAP) return null
-  // A stream given an aborted signal is destroyed with Node's AbortError.
-  if (stream && (e as Error)?.name === 'AbortError' && (e as { code?: unknown }).code === 'ABORT_ERR') return null
+  // A wait or stream given an aborted signal rejects with fs/promises' AbortError.
+  if (e instanceof Error && e.name === 'AbortError' && (e as { code?: unknown }).code === 'ABORT_ERR') return null
   // The engine's own error for touching a revoked proxy at all: the hostile
   // value's exception, like TRAP (Node's validators throw the same).
   if (e instanceof TypeError && /proxy that has been revoked/.test(e.message)) return null
@@ -537,7 +604,7 @@ function attempt(t: Target, w: World, args: unknown[], later: Array<Promise<stri
     later.push(
       new Promise((resolve) => {
         s.once('error', (e) => {
-          const bad = disallowed(e, true)
+          const bad = disallowed(e)
           resolve(bad && `${t.name}(${describe(args)}) emitted ${bad}`)
         })
         s.once('close', () => resolve(null))

@@ -8,8 +8,11 @@
  * 1. A committed resource is complete: no request at all.
  * 2. The first request asks for one piece at the first missing byte (a
  *    demanded one if a demand came in synchronously), with `If-Range` when
- *    the caller passed the validator of the bytes already held. Its answer
- *    tells the length, the validators and whether the origin does ranges.
+ *    the resource holds bytes and a validator for them is known (the
+ *    caller's `validator`, else the ETag or Last-Modified an earlier run
+ *    kept in the resource's metadata). Its answer tells the length (set as
+ *    the resource's expected length), the validators (kept in the metadata
+ *    with the URL and type) and whether the origin does ranges.
  * 3. With ranges and a known length, `connections` lanes each take the next
  *    free range from the `Scheduler` (demands first) until nothing is
  *    missing, then the resource is committed with that length.
@@ -19,10 +22,14 @@
  *    Last-Modified) and is checked against the first answer's length and
  *    validators, so bytes of a changed file are never written:
  *    `ERR_DOWNLOAD_CHANGED` instead.
+ *
+ * While it runs, the download is the resource's demand hook (`waits.ts`):
+ * every wait on the resource that has to wait (`waitRange`, read streams,
+ * `serveRange`) pulls its bytes to the front.
  */
-import { StorageError, invalidArgValue } from '../errors.js'
+import { DownloadError, StorageError, invalidArgValue } from '../errors.js'
 import { validateResource } from '../resource-arg.js'
-import type { ByteRange, ResourceBase } from '../resource.js'
+import { type ByteRange, type ResourceBase, backendOf } from '../resource.js'
 import {
   validateAbortSignal,
   validateChunkSize,
@@ -31,7 +38,6 @@ import {
   validateOffset,
   validateString,
 } from '../validate.js'
-import { DownloadError } from './errors.js'
 import {
   isRetryableStatus,
   parseContentLength,
@@ -40,7 +46,7 @@ import {
   sameValidator,
   validatorOf,
 } from './http.js'
-import { registerDownload } from './registry.js'
+import { setDemandHook } from '../waits.js'
 import { Claim, Scheduler } from './scheduler.js'
 
 /** Options of {@link download}. */
@@ -62,10 +68,11 @@ export interface DownloadOptions {
   /** Called with the progress at most once per event-loop turn while bytes arrive, and once at the end. */
   onProgress?: (progress: DownloadProgress) => void
   /**
-   * The validator (`result.validator` of an earlier run: a strong ETag or a
-   * Last-Modified date) of the bytes the resource already holds. Sent as
-   * `If-Range`, so a file that changed since is detected
-   * (`ERR_DOWNLOAD_CHANGED`) instead of being completed with new bytes.
+   * The validator (a strong ETag or a Last-Modified date) of the bytes the
+   * resource already holds. Sent as `If-Range`, so a file that changed since
+   * is detected (`ERR_DOWNLOAD_CHANGED`) instead of being completed with new
+   * bytes. Default: the one an earlier `download()` kept in the resource's
+   * metadata (`persistRanges` keeps it across restarts).
    */
   validator?: string
 }
@@ -103,7 +110,7 @@ export interface DownloadResult extends OriginInfo {
   requests: number
   /** Requests that failed and were retried. */
   retries: number
-  /** Pass as `options.validator` to a later download into the same file; null when the origin gave none. */
+  /** The validator the bytes were checked against (kept in the metadata too); null when the origin gave none. */
   validator: string | null
 }
 
@@ -192,22 +199,30 @@ function settingsOf(url: unknown, options: unknown): Settings {
     throw invalidArgValue('url', parsed.protocol, 'must be an http: or https: URL', download)
   }
   validateObject(options, 'options')
-  const o = options as DownloadOptions
-  if (o.headers !== undefined) validateObject(o.headers, 'options.headers')
-  if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal')
-  if (o.onProgress !== undefined) validateFunction(o.onProgress, 'options.onProgress')
-  if (o.validator !== undefined) validateString(o.validator, 'options.validator')
-  const retries = o.retries ?? 5
+  // Each option read once: the value checked is the value used.
+  const {
+    connections,
+    pieceSize,
+    retries = 5,
+    headers,
+    signal,
+    onProgress,
+    validator,
+  } = options as Record<string, unknown>
+  if (headers !== undefined) validateObject(headers, 'options.headers')
+  if (signal !== undefined) validateAbortSignal(signal, 'options.signal')
+  if (onProgress !== undefined) validateFunction(onProgress, 'options.onProgress')
+  if (validator !== undefined) validateString(validator, 'options.validator')
   validateOffset(retries, 'options.retries')
   return {
     url: parsed.href,
-    connections: positive(o.connections, 'options.connections', 4),
-    pieceSize: positive(o.pieceSize, 'options.pieceSize', MiB),
+    connections: positive(connections, 'options.connections', 4),
+    pieceSize: positive(pieceSize, 'options.pieceSize', MiB),
     retries,
-    headers: o.headers ?? {},
-    signal: o.signal,
-    onProgress: o.onProgress,
-    validator: o.validator ?? null,
+    headers: (headers ?? {}) as Record<string, string>,
+    signal,
+    onProgress: onProgress as ((p: DownloadProgress) => void) | undefined,
+    validator: validator ?? null,
   }
 }
 
@@ -244,6 +259,9 @@ class Downloader {
   resolveOrigin!: (info: OriginInfo) => void
   rejectOrigin!: (e: unknown) => void
   readonly origin: Promise<OriginInfo>
+
+  /** Removes this download's demand hook from the resource. */
+  detachHook: () => void = () => {}
 
   constructor(
     private readonly resource: ResourceBase,
@@ -312,20 +330,28 @@ class Downloader {
       throw e
     } finally {
       this.detach()
+      this.detachHook()
     }
   }
 
   private async runInner(): Promise<DownloadResult> {
     const r = this.resource
     const status = r.status()
+    const meta = r.metadata()
     if (status.kind === 'committed') {
       const len = r.len() ?? 0
       this.size = len
       this.resumed = len
-      this.setOrigin({ size: len, etag: null, lastModified: null, contentType: null, rangeSupported: true })
+      const { etag = null, lastModified = null, contentType = null } = meta
+      this.setOrigin({ size: len, etag, lastModified, contentType, rangeSupported: true })
       return this.result()
     }
     if (status.kind === 'failed') r.reactivate()
+    // Bytes held: what an earlier run learned says which file they are of.
+    if (this.ifRange === null && r.presentBytes() > 0) {
+      const strong = meta.etag !== undefined && !meta.etag.startsWith('W/') ? meta.etag : undefined
+      this.ifRange = strong ?? meta.lastModified ?? null
+    }
     const plan = await this.probe()
     if (plan.kind === 'pieces') await this.lanes(plan.first)
     else if (plan.kind === 'stream') await this.sequential(plan.res, plan.from, plan.ranged)
@@ -436,19 +462,33 @@ class Downloader {
     throw this.statusError(res.status)
   }
 
-  /** Records what the first answer told: length, validators, type. */
+  /**
+   * Records what the first answer told: length (the resource's expected
+   * length from now on), validators, type; the resource keeps them in its
+   * metadata with the URL, so a later run (or `serveRange`) knows them.
+   */
   private learn(h: Headers, size: number | null, rangeSupported: boolean): void {
+    const r = this.resource
+    if (size !== null) {
+      const known = r.len()
+      if (known !== null && known !== size && r.presentBytes() > 0) {
+        throw this.changed(`it is ${size} bytes long, not ${known}`)
+      }
+      r.setExpectedLen(size)
+    }
     this.size = size
     this.etag = h.get('etag')
     if (this.ifRange === null) this.ifRange = validatorOf(h)
-    if (size !== null) this.resumed = size - missingBytes(this.resource, size)
-    this.setOrigin({
+    this.resumed = r.presentBytes()
+    const info: OriginInfo = {
       size,
       etag: this.etag,
       lastModified: h.get('last-modified'),
       contentType: h.get('content-type'),
       rangeSupported,
-    })
+    }
+    r.setMetadata({ etag: info.etag, lastModified: info.lastModified, contentType: info.contentType, url: this.s.url })
+    this.setOrigin(info)
   }
 
   private setOrigin(info: OriginInfo): void {
@@ -458,8 +498,8 @@ class Downloader {
 
   /** Bytes held past the origin's end mean the resource holds another file. */
   private checkNothingPast(size: number): void {
-    const gap = this.resource.nextGap(size, Number.MAX_SAFE_INTEGER)
-    if (gap === null || gap.start !== size || gap.end !== Number.MAX_SAFE_INTEGER) {
+    const held = this.resource.ranges()
+    if (held.length > 0 && held[held.length - 1].end > size) {
       throw this.changed(`it is ${size} bytes long, but the resource holds bytes past that`)
     }
   }
@@ -710,14 +750,10 @@ class Downloader {
     }
   }
 
+  /** Commits at the length learned; the resource refuses (`ERR_STORAGE_INCOMPLETE`) if a byte is missing. */
   private commit(): void {
-    const size = this.size ?? 0
-    const gap = this.resource.nextGap(0, size)
-    if (gap !== null) {
-      // Every lane returned with nothing missing; a gap here is a bug, never committed over.
-      throw new Error(`download ended with bytes ${gap.start}-${gap.end - 1} missing`)
-    }
-    this.resource.commit(size)
+    this.resource.setExpectedLen(this.size ?? 0)
+    this.resource.commit()
     this.emitProgress()
   }
 
@@ -789,18 +825,6 @@ async function discard(res: Response): Promise<void> {
   }
 }
 
-/** Bytes of `[0, size)` the resource does not hold. */
-function missingBytes(resource: ResourceBase, size: number): number {
-  let missing = 0
-  for (let at = 0; at < size; ) {
-    const gap = resource.nextGap(at, size)
-    if (gap === null) break
-    missing += gap.end - gap.start
-    at = gap.end
-  }
-  return missing
-}
-
 /**
  * Fills `resource` from `url` and commits it; see {@link DownloadOptions}.
  * Resumes from the bytes the resource holds (`nextGap`). On failure the
@@ -816,12 +840,8 @@ export function download(url: string | URL, resource: ResourceBase, options: Dow
   validateResource(resource, 'resource', download)
   const settings = settingsOf(url, options)
   const d = new Downloader(resource, settings)
+  const demand = (start: number, end: number): (() => void) => d.demand(start, end)
+  d.detachHook = setDemandHook(backendOf(resource), { demand, ready: d.origin })
   const promise = d.run()
-  const handle = Object.assign(promise, {
-    origin: d.origin,
-    demand: (start: number, end: number) => d.demand(start, end),
-    progress: () => d.progress(),
-  }) as Download
-  registerDownload(resource, handle)
-  return handle
+  return Object.assign(promise, { origin: d.origin, demand, progress: () => d.progress() }) as Download
 }

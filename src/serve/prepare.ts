@@ -4,16 +4,21 @@
  * `respondRange` (fetch); neither knows HTTP semantics beyond this module.
  *
  * The length of the representation is the committed length, else
- * `options.size`, else the size the resource's running `download()` learned
- * from the origin. While none is known: a request for the whole body (no
- * `Range`, or `bytes=0-`) gets a 200 streamed until the commit (chunked, no
- * `Content-Length`); any other range waits for the commit, since it cannot
- * be answered without the length.
+ * `options.size`, else the resource's expected length (which a running
+ * `download()` sets from the origin's first answer). While none is known: a
+ * request for the whole body (no `Range`, or `bytes=0-`) gets a 200 streamed
+ * until the commit (chunked, no `Content-Length`); any other range waits
+ * for the length, since it cannot be answered without it.
+ *
+ * ETag, Last-Modified and Content-Type default to the resource's metadata
+ * (what `download()` learned from the origin, kept in the range record), so
+ * a restarted proxy answers with the same validators.
  */
-import type { Download } from '../download/download.js'
-import { downloadOf } from '../download/registry.js'
-import type { ResourceBase } from '../resource.js'
+import type { Download, OriginInfo } from '../download/download.js'
+import type { ResourceMetadata } from '../metadata.js'
+import { type ResourceBase, backendOf } from '../resource.js'
 import { validateAbortSignal, validateObject, validateOffset, validateString } from '../validate.js'
+import { type DemandHook, demandHookOf } from '../waits.js'
 import type { BodyPlan, DemandFn } from './body.js'
 import { needsLength, parseRangeHeader, resolveRanges } from './range.js'
 import {
@@ -30,20 +35,21 @@ export interface ServeOptions {
   /**
    * The representation's entity tag: `'"v1"'`, `'W/"v1"'`, or a bare `'v1'`
    * (quoted for you). Sent as `ETag`; `If-Range` matches it strongly,
-   * `If-None-Match` weakly. Default: the origin's, when a `download()` runs.
+   * `If-None-Match` weakly. Default: the resource's metadata (`etag`, which
+   * `download()` sets from the origin).
    */
   etag?: string
-  /** Sent as `Last-Modified`; `If-Range`/`If-Modified-Since` compare to it. Default: the origin's. */
+  /** Sent as `Last-Modified`; `If-Range`/`If-Modified-Since` compare to it. Default: the resource's metadata. */
   lastModified?: Date | number | string
-  /** `Content-Type`; default the origin's, else `application/octet-stream`. */
+  /** `Content-Type`; default the resource's metadata, else `application/octet-stream`. */
   contentType?: string
-  /** The total length when it is known before the resource is committed. */
+  /** The total length when it is known before the resource is committed (default: its expected length). */
   size?: number
   /**
-   * The download filling the resource: its origin metadata supplies the
-   * defaults above, and the bytes a response waits for are fetched first
-   * (`demand`). Default: the `download()` started last on this resource
-   * object; `null` for none.
+   * The download filling the resource: the response waits for its first
+   * answer (which tells the length and validators), and the bytes it waits
+   * for are fetched first (`demand`). Default: the `download()` running on
+   * this resource now; `null` for none.
    */
   download?: Download | null
   /** Extra headers on every answer (e.g. `Cache-Control`). */
@@ -86,29 +92,38 @@ interface Validated {
 /** Validates options as Node validates arguments (TypeError/RangeError with a code). */
 export function validateServeOptions(options: unknown): Validated {
   validateObject(options, 'options')
-  const o = options as ServeOptions
+  // Each option read once: the value checked is the value used.
+  const {
+    etag: etagOption,
+    lastModified: lastModifiedOption,
+    contentType,
+    size,
+    download,
+    headers,
+    maxRanges = DEFAULT_MAX_RANGES,
+    signal,
+  } = options as Record<string, unknown>
   let etag: EntityTag | null = null
-  if (o.etag !== undefined) {
-    validateString(o.etag, 'options.etag')
-    etag = formatEtag(o.etag)
+  if (etagOption !== undefined) {
+    validateString(etagOption, 'options.etag')
+    etag = formatEtag(etagOption)
   }
   let lastModified: Date | null = null
-  if (o.lastModified !== undefined) lastModified = toDate(o.lastModified)
-  if (o.contentType !== undefined) validateString(o.contentType, 'options.contentType')
-  if (o.size !== undefined) validateOffset(o.size, 'options.size')
-  if (o.headers !== undefined) validateObject(o.headers, 'options.headers')
-  const maxRanges = o.maxRanges ?? DEFAULT_MAX_RANGES
+  if (lastModifiedOption !== undefined) lastModified = toDate(lastModifiedOption)
+  if (contentType !== undefined) validateString(contentType, 'options.contentType')
+  if (size !== undefined) validateOffset(size, 'options.size')
+  if (headers !== undefined) validateObject(headers, 'options.headers')
   validateOffset(maxRanges, 'options.maxRanges')
-  if (o.signal !== undefined) validateAbortSignal(o.signal, 'options.signal')
+  if (signal !== undefined) validateAbortSignal(signal, 'options.signal')
   return {
     etag,
     lastModified,
-    contentType: o.contentType ?? null,
-    size: o.size ?? null,
-    download: o.download,
-    headers: o.headers ?? {},
+    contentType: contentType ?? null,
+    size: size ?? null,
+    download: download as Download | null | undefined,
+    headers: (headers ?? {}) as Record<string, string>,
     maxRanges: Math.max(1, maxRanges),
-    signal: o.signal,
+    signal,
   }
 }
 
@@ -127,16 +142,33 @@ function bare(status: number, headers: Record<string, string> = {}): PreparedRes
   return { status, headers: { ...headers, 'Content-Length': '0' }, body: null, demand: null }
 }
 
-/** Waits (no polling) until the resource is committed; returns its length. */
-async function committedLength(resource: ResourceBase, signal: AbortSignal): Promise<number> {
+/**
+ * Waits (no polling) until the resource's length is known (its expected
+ * length is set, or it is committed); returns it.
+ */
+async function knownLength(resource: ResourceBase, signal: AbortSignal): Promise<number> {
   for (;;) {
-    // A range past any possible end resolves 'eof' exactly when the resource is committed.
-    const outcome = await resource.waitRange(Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER, { signal })
+    let outcome: string
+    try {
+      // A range past any possible end resolves 'eof' exactly when a length is known.
+      outcome = await resource.waitRange(Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER, { signal })
+    } catch (e) {
+      // The wait's AbortError: the caller is told the reason, as fetch does.
+      if (signal.aborted) throw signal.reason
+      throw e
+    }
     if (outcome === 'eof') {
       const len = resource.len()
       if (len !== null) return len
     }
   }
+}
+
+/** What fills `resource`: the download given, else the demand hook of the one running on it. */
+function fillerOf(resource: ResourceBase, download: Download | null | undefined): DemandHook | null {
+  if (download === null) return null
+  if (download !== undefined) return { demand: download.demand, ready: download.origin }
+  return demandHookOf(backendOf(resource))
 }
 
 /**
@@ -152,33 +184,37 @@ export async function prepareResponse(
 ): Promise<PreparedResponse> {
   const method = request.method.toUpperCase()
   if (method !== 'GET' && method !== 'HEAD') return bare(405, { Allow: 'GET, HEAD' })
-  const download = opts.download === undefined ? downloadOf(resource) : opts.download
+  const hook = fillerOf(resource, opts.download)
 
   let length: number | null
-  let origin: Awaited<Download['origin']> | null = null
+  let meta: ResourceMetadata
+  // What the filler learned from the origin, for what the resource does not say.
+  let origin: Partial<OriginInfo> = {}
   try {
-    const status = resource.status()
+    let status = resource.status()
     // Failed, cancelled (or closed): nothing more will arrive.
     if (status.kind !== 'active' && status.kind !== 'committed') return bare(503)
-    length = status.kind === 'committed' ? resource.len() : opts.size
-    if (download) {
+    if (hook && status.kind === 'active') {
       try {
-        origin = await abortable(download.origin, signal)
+        origin = ((await abortable(hook.ready, signal)) ?? {}) as Partial<OriginInfo>
       } catch (e) {
         if (signal.aborted) throw e
         // The download could not even reach its origin.
         return bare(502)
       }
-      if (length === null) length = origin.size
+      status = resource.status()
     }
+    length = status.kind === 'committed' ? resource.len() : (opts.size ?? resource.len() ?? origin.size ?? null)
+    meta = resource.metadata()
   } catch (e) {
     if (signal.aborted) throw e
     return bare(500)
   }
 
-  const etag = opts.etag ?? (origin?.etag ? formatEtag(origin.etag) : null)
-  const lastModified = opts.lastModified ?? parseHttpDate(origin?.lastModified)
-  const contentType = opts.contentType ?? origin?.contentType ?? 'application/octet-stream'
+  const originEtag = meta.etag ?? origin.etag
+  const etag = opts.etag ?? (originEtag ? formatEtag(originEtag) : null)
+  const lastModified = opts.lastModified ?? parseHttpDate(meta.lastModified ?? origin.lastModified)
+  const contentType = opts.contentType ?? meta.contentType ?? origin.contentType ?? 'application/octet-stream'
   const common: Record<string, string> = { 'Accept-Ranges': 'bytes' }
   if (etag !== null) common.ETag = etag
   if (lastModified !== null) common['Last-Modified'] = lastModified.toUTCString()
@@ -197,13 +233,13 @@ export async function prepareResponse(
 
   if (length === null && needsLength(specs)) {
     try {
-      length = await committedLength(resource, signal)
+      length = await knownLength(resource, signal)
     } catch (e) {
       if (signal.aborted) throw e
       return bare(503)
     }
   }
-  const demand = download ? (start: number, end: number) => download.demand(start, end) : null
+  const demand: DemandFn | null = hook ? hook.demand : null
   const isHead = method === 'HEAD'
 
   if (length === null) {

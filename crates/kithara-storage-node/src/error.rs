@@ -1,5 +1,6 @@
 //! Errors as JavaScript `Error` objects carrying `code` and, as Node's own
-//! `fs` errors do, `errno`, `syscall` and `path` (plus `reason` for a failed
+//! `fs` errors do, `errno`, `syscall` and `path` (plus `systemCode`, the
+//! POSIX name an `fs` error has as its `code`, and `reason` for a failed
 //! resource): the fields of the core's [`ErrorDetails`].
 
 use kithara_storage::binding::ErrorDetails;
@@ -14,6 +15,9 @@ pub fn error_object<'env>(env: &'env Env, details: &ErrorDetails) -> napi::Resul
     }
     if let Some(syscall) = details.syscall {
         obj.set("syscall", syscall)?;
+    }
+    if let Some(system_code) = details.system_code {
+        obj.set("systemCode", system_code)?;
     }
     if let Some(path) = &details.path {
         obj.set("path", path.as_str())?;

@@ -120,4 +120,33 @@ pub enum ProgressEvent {
     Write,
     /// Committed at length `a`.
     Commit,
+    /// Failed, with a reason.
+    Fail,
+    /// Closed.
+    Close,
+}
+
+/// Why a file opened with less than it seemed to hold (the core's `Recovery`).
+#[napi(string_enum = "camelCase")]
+pub enum Recovery {
+    /// Nothing to recover.
+    None,
+    /// Persisted ranges, a non-empty file, no record.
+    Missing,
+    /// The record is unreadable, empty, truncated or altered.
+    Damaged,
+    /// The record describes another file.
+    Mismatch,
+}
+
+impl From<kithara_storage::Recovery> for Recovery {
+    fn from(recovery: kithara_storage::Recovery) -> Self {
+        use kithara_storage::Recovery as R;
+        match recovery {
+            R::None => Self::None,
+            R::Missing => Self::Missing,
+            R::Damaged => Self::Damaged,
+            R::Mismatch => Self::Mismatch,
+        }
+    }
 }

@@ -3,22 +3,24 @@
 //! converts the result; the rules (including "closed means closed") are the
 //! core's.
 
-use std::{ops::Range, path::PathBuf, sync::Arc};
+use std::{cell::Cell, collections::HashMap, ops::Range, path::PathBuf, sync::Arc};
 
 use kithara_storage::{
-    binding::{flat_ranges, to_f64, to_u64, AnyResource, SharedResource, RESOURCES, TOKENS},
-    AvailabilityObserver, MemOptions, MmapOptions,
+    binding::{
+        flat_ranges, to_f64, to_u64, AnyResource, ErrorDetails, SharedResource, RESOURCES, TOKENS,
+    },
+    AvailabilityObserver, MemOptions, MmapOptions, ObserverId,
 };
 use napi::{
-    bindgen_prelude::{Buffer, Either, FnArgs, Function},
+    bindgen_prelude::{Buffer, Either, FnArgs, Function, Object},
     threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode},
     Env,
 };
 use napi_derive::napi;
 
 use crate::{
-    error::OrThrow,
-    names::{Flavor, OpenMode, ProgressEvent, ResourceKind, StatusKind, WaitOutcome},
+    error::{error_value, OrThrow},
+    names::{Flavor, OpenMode, ProgressEvent, Recovery, ResourceKind, StatusKind, WaitOutcome},
     token::NodeToken,
     wait,
 };
@@ -34,35 +36,49 @@ pub struct Status {
     pub reason: Option<String>,
 }
 
+/// What an observer is called with: `(event, a, b, reason)`.
+type ObserverArgs = (ProgressEvent, f64, f64, Option<String>);
+
 /// Progress events, delivered on the thread that called `setObserver`.
-type ObserverFn = ThreadsafeFunction<
-    (ProgressEvent, f64, f64),
-    (),
-    FnArgs<(ProgressEvent, f64, f64)>,
-    napi::Status,
-    false,
-    true,
->;
+type ObserverFn =
+    ThreadsafeFunction<ObserverArgs, (), FnArgs<ObserverArgs>, napi::Status, false, true>;
 
 /// Forwards the core's availability events to a JavaScript function.
 struct JsObserver(ObserverFn);
 
+impl JsObserver {
+    fn send(&self, args: ObserverArgs) {
+        // Non-blocking: the writer never waits for JavaScript. It only fails
+        // while the thread's env shuts down, when nobody is listening.
+        let _ = self.0.call(args, ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
 impl AvailabilityObserver for JsObserver {
     fn on_write(&self, range: Range<u64>) {
-        // Non-blocking: the writer never waits for JavaScript.
-        let _ = self.0.call(
-            (ProgressEvent::Write, to_f64(range.start), to_f64(range.end)),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+        self.send((
+            ProgressEvent::Write,
+            to_f64(range.start),
+            to_f64(range.end),
+            None,
+        ));
     }
 
     fn on_commit(&self, final_len: u64) {
-        let _ = self.0.call(
-            (ProgressEvent::Commit, to_f64(final_len), 0.0),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+        self.send((ProgressEvent::Commit, to_f64(final_len), 0.0, None));
+    }
+
+    fn on_fail(&self, reason: &str) {
+        self.send((ProgressEvent::Fail, 0.0, 0.0, Some(reason.to_owned())));
+    }
+
+    fn on_close(&self) {
+        self.send((ProgressEvent::Close, 0.0, 0.0, None));
     }
 }
+
+/// How `sync()` settles its promise, on the JavaScript thread.
+type SyncSettle = Box<dyn FnOnce(Env) -> napi::Result<()> + Send>;
 
 /// The caller's `Uint8Array`, borrowed mutably for the call (any byte
 /// offset, any backing store). Spelled as an alias so the generated glue
@@ -74,6 +90,35 @@ type BytesMut<'a> = &'a mut [u8];
 #[napi(js_name = "Resource")]
 pub struct NodeResource {
     res: SharedResource,
+    /// This object's observer among the resource's observers.
+    observer: Cell<Option<ObserverId>>,
+}
+
+impl NodeResource {
+    fn new(res: SharedResource) -> Self {
+        Self {
+            res,
+            observer: Cell::new(None),
+        }
+    }
+
+    /// Removes this object's observer from the resource, if it has one.
+    fn drop_observer(&self) {
+        if let Some(id) = self.observer.take() {
+            // Closed: `close` dropped every observer already.
+            if let Ok(r) = self.res.resource() {
+                r.remove_observer(id);
+            }
+        }
+    }
+}
+
+impl Drop for NodeResource {
+    /// A collected object (or one of a worker that exits) stops listening;
+    /// the other objects of the resource, on any thread, go on.
+    fn drop(&mut self) {
+        self.drop_observer();
+    }
 }
 
 fn range(start: f64, end: f64) -> Range<u64> {
@@ -255,11 +300,59 @@ impl NodeResource {
         }
     }
 
-    /// The final length once committed, else null.
+    /// The final length once committed, else the expected length, else null.
     #[napi]
     #[allow(clippy::len_without_is_empty)] // the facade derives isEmpty
     pub fn len(&self, env: Env) -> napi::Result<Option<f64>> {
-        Ok(self.res.resource().or_throw(&env)?.len().map(to_f64))
+        Ok(self.res.resource().or_throw(&env)?.known_len().map(to_f64))
+    }
+
+    /// The expected length, or null.
+    #[napi]
+    pub fn expected_len(&self, env: Env) -> napi::Result<Option<f64>> {
+        Ok(self
+            .res
+            .resource()
+            .or_throw(&env)?
+            .expected_len()
+            .map(to_f64))
+    }
+
+    /// Sets (or with null clears) the expected length.
+    #[napi]
+    pub fn set_expected_len(&self, env: Env, len: Option<f64>) -> napi::Result<()> {
+        let r = self.res.resource().or_throw(&env)?;
+        r.set_expected_len(len.map(to_u64)).or_throw(&env)
+    }
+
+    /// The metadata kept with the range record.
+    #[napi(ts_return_type = "Record<string, string>")]
+    pub fn metadata(&self, env: Env) -> napi::Result<HashMap<String, String>> {
+        Ok(self
+            .res
+            .resource()
+            .or_throw(&env)?
+            .metadata()
+            .into_iter()
+            .collect())
+    }
+
+    /// Sets (a string) or removes (null) metadata entries, all at once.
+    #[napi(ts_args_type = "changes: Record<string, string | null>")]
+    pub fn update_metadata(
+        &self,
+        env: Env,
+        changes: HashMap<String, Option<String>>,
+    ) -> napi::Result<()> {
+        let r = self.res.resource().or_throw(&env)?;
+        r.update_metadata(changes.into_iter().collect())
+            .or_throw(&env)
+    }
+
+    /// Why the file opened with less than it seemed to hold.
+    #[napi]
+    pub fn recovery(&self, env: Env) -> napi::Result<Recovery> {
+        Ok(self.res.resource().or_throw(&env)?.recovery().into())
     }
 
     /// The backing file, or null in memory.
@@ -273,6 +366,22 @@ impl NodeResource {
     #[napi]
     pub fn flush(&self, env: Env) -> napi::Result<()> {
         self.res.resource().or_throw(&env)?.flush().or_throw(&env)
+    }
+
+    /// `flush` on the core's checkpoint thread: the promise settles from
+    /// there (through a threadsafe function), with no thread parked for it.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn sync<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        let r = self.res.resource().or_throw(env)?;
+        let (deferred, promise) = env.create_deferred::<(), SyncSettle>()?;
+        r.sync_with(Box::new(move |result| {
+            let error = result.err().map(ErrorDetails::from);
+            deferred.resolve(Box::new(move |env| match error {
+                None => Ok(()),
+                Some(details) => Err(error_value(&env, &details)?),
+            }));
+        }));
+        Ok(promise)
     }
 
     /// Releases the mapping and the file (or buffer) now.
@@ -290,8 +399,7 @@ impl NodeResource {
     /// The same underlying resource behind an `Atomic` decorator.
     #[napi]
     pub fn atomic(&self, env: Env) -> napi::Result<NodeResource> {
-        let res = self.res.atomic().or_throw(&env)?;
-        Ok(Self { res })
+        Ok(Self::new(self.res.atomic().or_throw(&env)?))
     }
 
     /// A process-wide id for `resourceFromShared` in any worker thread. The
@@ -302,29 +410,34 @@ impl NodeResource {
         Ok(to_f64(self.res.share()))
     }
 
-    /// Progress events on this thread: `('write', start, end)` after each
-    /// write and `('commit', finalLen, 0)`. Null stops them. One observer per
-    /// resource: the last call, from any thread, wins.
+    /// This object's observer, on this thread: `('write', start, end)`
+    /// after each write, `('commit', finalLen, 0)`, `('fail', 0, 0, reason)`
+    /// and `('close', 0, 0)`. Null stops it. Each object has its own
+    /// observer; the resource tells every one of them (any object, any thread).
     #[napi]
     #[allow(clippy::type_complexity)] // spelled out: napi-rs types the callback from it
     pub fn set_observer(
         &self,
         env: Env,
-        observer: Option<Function<'_, FnArgs<(ProgressEvent, f64, f64)>, ()>>,
+        observer: Option<Function<'_, FnArgs<(ProgressEvent, f64, f64, Option<String>)>, ()>>,
     ) -> napi::Result<()> {
         let r = self.res.resource().or_throw(&env)?;
-        let observer: Option<Arc<dyn AvailabilityObserver>> = match observer {
+        let next = match observer {
             None => None,
             Some(f) => {
                 let tsfn: ObserverFn = f
-                    .build_threadsafe_function::<(ProgressEvent, f64, f64)>()
+                    .build_threadsafe_function::<ObserverArgs>()
                     .callee_handled::<false>()
                     .weak::<true>()
                     .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
-                Some(Arc::new(JsObserver(tsfn)))
+                let observer: Arc<dyn AvailabilityObserver> = Arc::new(JsObserver(tsfn));
+                Some(observer)
             }
         };
-        r.set_observer(observer);
+        self.drop_observer();
+        if let Some(observer) = next {
+            self.observer.set(Some(r.add_observer(observer)));
+        }
         Ok(())
     }
 }
@@ -345,7 +458,7 @@ pub fn open_mmap(
     opts.mode = mode.into();
     opts.persist_ranges = persist_ranges;
     let res = AnyResource::open_mmap(token.token(), opts, flavor.into()).or_throw(&env)?;
-    Ok(NodeResource { res })
+    Ok(NodeResource::new(res))
 }
 
 /// Opens an in-memory resource, committed with `initialData` when given.
@@ -361,14 +474,14 @@ pub fn open_mem(
     opts.initial_data = initial_data.map(<[u8]>::to_vec);
     opts.capacity = usize::try_from(to_u64(capacity)).unwrap_or(usize::MAX);
     let res = AnyResource::open_mem(token.token(), opts, flavor.into()).or_throw(&env)?;
-    Ok(NodeResource { res })
+    Ok(NodeResource::new(res))
 }
 
 /// The resource shared under `id`, while a JS object somewhere still holds it.
 #[napi]
 pub fn resource_from_shared(env: Env, id: f64) -> napi::Result<NodeResource> {
     let res = RESOURCES.lookup(to_u64(id)).or_throw(&env)?;
-    Ok(NodeResource { res })
+    Ok(NodeResource::new(res))
 }
 
 /// How many resources and tokens the share registry holds (for leak tests).

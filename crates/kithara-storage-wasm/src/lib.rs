@@ -23,14 +23,14 @@ use kithara_storage::{
         flat_ranges, to_f64, to_u64, AnyResource, ErrorDetails, PendingWaits, Registered,
         SharedResource, SharedToken, RESOURCES, TOKENS,
     },
-    AvailabilityObserver, CancellationToken, Coverage, MemCoverage, MemOptions, ResourceExt,
-    StorageError, WaitRegistration, WaitResult,
+    AvailabilityObserver, CancellationToken, Coverage, MemCoverage, MemOptions, ObserverId,
+    ResourceExt, StorageError, WaitRegistration, WaitResult,
 };
 use wasm_bindgen::{prelude::*, JsCast};
 
 mod names;
 
-use names::{Flavor, OpenMode, ProgressEvent, ResourceKind, StatusKind, WaitOutcome};
+use names::{Flavor, OpenMode, ProgressEvent, Recovery, ResourceKind, StatusKind, WaitOutcome};
 
 // The types of values built by hand below (wasm-bindgen declares a string
 // enum only where a signature names it): `StatusKind` and `ProgressEvent`
@@ -48,7 +48,7 @@ export interface Status {
 }
 
 /** What an observer is told of. */
-export type ProgressEvent = "write" | "commit";
+export type ProgressEvent = "write" | "commit" | "fail" | "close";
 "#;
 
 #[wasm_bindgen]
@@ -72,6 +72,9 @@ fn js_error(details: &ErrorDetails) -> JsValue {
     }
     if let Some(syscall) = details.syscall {
         set("syscall", JsValue::from_str(syscall));
+    }
+    if let Some(system_code) = details.system_code {
+        set("systemCode", JsValue::from_str(system_code));
     }
     if let Some(path) = &details.path {
         set("path", JsValue::from_str(path));
@@ -99,8 +102,9 @@ impl<T, E: Into<ErrorDetails>> OrThrow<T> for Result<T, E> {
 enum Event {
     /// A pending wait was decided.
     Wait(u64, WaitResult),
-    /// An observer event for the observer registered under the `u32`.
-    Progress(u32, ProgressEvent, f64, f64),
+    /// An observer event for the observer registered under the `u32`
+    /// (`a`, `b`, and the reason of a failure).
+    Progress(u32, ProgressEvent, f64, f64, Option<String>),
 }
 
 #[derive(Default)]
@@ -157,10 +161,21 @@ fn drain() -> Result<(), JsValue> {
                     None => Ok(JsValue::UNDEFINED),
                 })
             }
-            Event::Progress(key, kind, a, b) => {
-                let observer = OBSERVERS.with_borrow(|o| o.get(&key).cloned());
+            Event::Progress(key, kind, a, b, reason) => {
+                let observer = OBSERVERS.with_borrow_mut(|o| {
+                    // The last event an observer gets.
+                    if matches!(kind, ProgressEvent::Close) {
+                        o.remove(&key)
+                    } else {
+                        o.get(&key).cloned()
+                    }
+                });
                 match observer {
-                    Some(f) => f.call3(&JsValue::NULL, &JsValue::from(kind), &a.into(), &b.into()),
+                    Some(f) => {
+                        let reason = reason.map_or(JsValue::NULL, JsValue::from);
+                        let args = [JsValue::from(kind), a.into(), b.into(), reason];
+                        f.apply(&JsValue::NULL, &args.into_iter().collect())
+                    }
                     None => Ok(JsValue::UNDEFINED),
                 }
             }
@@ -258,6 +273,7 @@ impl AvailabilityObserver for QueueObserver {
             ProgressEvent::Write,
             to_f64(range.start),
             to_f64(range.end),
+            None,
         ));
     }
 
@@ -267,6 +283,27 @@ impl AvailabilityObserver for QueueObserver {
             ProgressEvent::Commit,
             to_f64(final_len),
             0.0,
+            None,
+        ));
+    }
+
+    fn on_fail(&self, reason: &str) {
+        push_event(Event::Progress(
+            self.key,
+            ProgressEvent::Fail,
+            0.0,
+            0.0,
+            Some(reason.to_owned()),
+        ));
+    }
+
+    fn on_close(&self) {
+        push_event(Event::Progress(
+            self.key,
+            ProgressEvent::Close,
+            0.0,
+            0.0,
+            None,
         ));
     }
 }
@@ -276,8 +313,9 @@ impl AvailabilityObserver for QueueObserver {
 pub struct WasmResource {
     /// `None` once this handle is closed: the resource is dropped then.
     res: Option<SharedResource>,
-    /// The key of this handle's observer in `OBSERVERS`.
-    observer: Option<u32>,
+    /// The key of this handle's observer in `OBSERVERS`, and its id among
+    /// the resource's observers.
+    observer: Option<(u32, ObserverId)>,
 }
 
 impl WasmResource {
@@ -299,10 +337,22 @@ impl WasmResource {
         self.shared()?.resource().or_throw()
     }
 
+    /// Removes this handle's observer from the resource and the table.
     fn drop_observer(&mut self) {
-        if let Some(key) = self.observer.take() {
+        if let Some((key, id)) = self.observer.take() {
+            // Closed: `close` dropped every observer already.
+            if let Some(r) = self.res.as_ref().and_then(|r| r.resource().ok()) {
+                r.remove_observer(id);
+            }
             OBSERVERS.with_borrow_mut(|o| o.remove(&key));
         }
+    }
+}
+
+impl Drop for WasmResource {
+    /// A collected handle stops listening; the others go on.
+    fn drop(&mut self) {
+        self.drop_observer();
     }
 }
 
@@ -504,9 +554,70 @@ impl WasmResource {
         obj
     }
 
-    /// The final length once committed.
+    /// The final length once committed, else the expected length.
     pub fn len(&self) -> Result<Option<f64>, JsValue> {
-        Ok(self.resource()?.len().map(to_f64))
+        Ok(self.resource()?.known_len().map(to_f64))
+    }
+
+    /// The expected length, or undefined.
+    #[wasm_bindgen(js_name = expectedLen)]
+    pub fn expected_len(&self) -> Result<Option<f64>, JsValue> {
+        Ok(self.resource()?.expected_len().map(to_f64))
+    }
+
+    /// Sets (or with null clears) the expected length.
+    #[wasm_bindgen(js_name = setExpectedLen)]
+    pub fn set_expected_len(&self, len: Option<f64>) -> Result<(), JsValue> {
+        self.resource()?
+            .set_expected_len(len.map(to_u64))
+            .or_throw()
+    }
+
+    /// The metadata (held in memory here).
+    #[wasm_bindgen(unchecked_return_type = "Record<string, string>")]
+    pub fn metadata(&self) -> Result<Object, JsValue> {
+        let obj = Object::new();
+        for (key, value) in self.resource()?.metadata() {
+            Reflect::set(&obj, &JsValue::from(key), &JsValue::from(value))?;
+        }
+        Ok(obj)
+    }
+
+    /// Sets (a string) or removes (null) metadata entries, all at once.
+    #[wasm_bindgen(js_name = updateMetadata)]
+    pub fn update_metadata(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string | null>")] changes: &Object,
+    ) -> Result<(), JsValue> {
+        let r = self.resource()?;
+        let mut list = Vec::new();
+        for entry in Object::entries(changes).iter() {
+            let pair: js_sys::Array = entry.unchecked_into();
+            let key = pair.get(0).as_string().unwrap_or_default();
+            let value = pair.get(1);
+            let value = if value.is_null() || value.is_undefined() {
+                None
+            } else {
+                Some(value.as_string().ok_or_else(|| {
+                    js_error(&StorageError::Unsupported("metadata values are strings").into())
+                })?)
+            };
+            list.push((key, value));
+        }
+        r.update_metadata(list).or_throw()
+    }
+
+    /// Why the resource opened with less than it seemed to hold: `none` in memory.
+    pub fn recovery(&self) -> Result<Recovery, JsValue> {
+        Ok(self.resource()?.recovery().into())
+    }
+
+    /// `flush` as a promise: nothing to wait for in memory, so it settles
+    /// at once (rejected if closed).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn sync(&self) -> Result<js_sys::Promise, JsValue> {
+        self.resource()?.flush().or_throw()?;
+        Ok(js_sys::Promise::resolve(&JsValue::UNDEFINED))
     }
 
     /// The backing file: never one here.
@@ -525,10 +636,12 @@ impl WasmResource {
     /// Closes the resource (failing its waits with `ERR_STORAGE_CLOSED`) and
     /// drops this handle's hold on it, returning its memory now.
     pub fn close(&mut self) {
-        self.drop_observer();
         if let Some(res) = self.res.take() {
             res.close();
         }
+        // The resource dropped its observers; this one's entry in the
+        // table goes once its `close` event is delivered.
+        self.observer = None;
     }
 
     /// Whether `close` was called (on this handle or another of the same resource).
@@ -548,31 +661,31 @@ impl WasmResource {
         Ok(to_f64(self.shared()?.share()))
     }
 
-    /// Progress events: `('write', start, end)` after each write and
-    /// `('commit', finalLen, 0)`, from a microtask. Null stops them.
+    /// This handle's observer: `('write', start, end)` after each write,
+    /// `('commit', finalLen, 0)`, `('fail', 0, 0, reason)` and
+    /// `('close', 0, 0)`, from a microtask. Null stops it. Every handle of
+    /// the resource may have one; each gets every event.
     #[wasm_bindgen(js_name = setObserver)]
     pub fn set_observer(
         &mut self,
         #[wasm_bindgen(
-            unchecked_param_type = "((event: ProgressEvent, a: number, b: number) => void) | null"
+            unchecked_param_type = "((event: ProgressEvent, a: number, b: number, reason: string | null) => void) | null"
         )]
         observer: Option<Function>,
     ) -> Result<(), JsValue> {
         let res = std::sync::Arc::clone(self.shared()?);
         let r = res.resource().or_throw()?;
+        self.drop_observer();
         let Some(f) = observer else {
-            r.set_observer(None);
-            self.drop_observer();
             return Ok(());
         };
-        let key = *self.observer.get_or_insert_with(|| {
-            NEXT_OBSERVER.with_borrow_mut(|n| {
-                *n = n.wrapping_add(1);
-                *n
-            })
+        let key = NEXT_OBSERVER.with_borrow_mut(|n| {
+            *n = n.wrapping_add(1);
+            *n
         });
         OBSERVERS.with_borrow_mut(|o| o.insert(key, f));
-        r.set_observer(Some(std::sync::Arc::new(QueueObserver { key })));
+        let id = r.add_observer(std::sync::Arc::new(QueueObserver { key }));
+        self.observer = Some((key, id));
         Ok(())
     }
 }

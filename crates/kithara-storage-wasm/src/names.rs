@@ -99,4 +99,28 @@ impl From<binding::ResourceKind> for ResourceKind {
 pub enum ProgressEvent {
     Write = "write",
     Commit = "commit",
+    Fail = "fail",
+    Close = "close",
+}
+
+/// Why a resource opened with less than its file seemed to hold (always
+/// `none` here: memory has no record).
+#[wasm_bindgen]
+pub enum Recovery {
+    None = "none",
+    Missing = "missing",
+    Damaged = "damaged",
+    Mismatch = "mismatch",
+}
+
+impl From<kithara_storage::Recovery> for Recovery {
+    fn from(recovery: kithara_storage::Recovery) -> Self {
+        use kithara_storage::Recovery as R;
+        match recovery {
+            R::None => Self::None,
+            R::Missing => Self::Missing,
+            R::Damaged => Self::Damaged,
+            R::Mismatch => Self::Mismatch,
+        }
+    }
 }

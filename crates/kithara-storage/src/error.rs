@@ -71,6 +71,27 @@ pub enum StorageError {
     /// The operation does not exist on this platform or backend.
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
+
+    /// A length that contradicts the resource's expected length: a write
+    /// ending past it, a commit at another length, or an expected length
+    /// below bytes already written (or other than the committed length).
+    #[error("length {got} contradicts the expected length {expected}")]
+    LengthMismatch {
+        /// The expected length (or the committed one, or the end of the
+        /// written bytes, when setting an expected length contradicts it).
+        expected: u64,
+        /// The length or end offset that contradicts it.
+        got: u64,
+    },
+
+    /// A commit while bytes below the expected length are missing.
+    #[error("bytes {start}..{end} are missing below the expected length")]
+    Incomplete {
+        /// First missing byte.
+        start: u64,
+        /// One past the last byte of the first missing range.
+        end: u64,
+    },
 }
 
 impl StorageError {
@@ -102,7 +123,23 @@ impl StorageError {
             Self::Closed => "ERR_STORAGE_CLOSED",
             Self::Timeout => "ERR_STORAGE_TIMEOUT",
             Self::Unsupported(_) => "ERR_STORAGE_UNSUPPORTED",
+            Self::LengthMismatch { .. } => "ERR_STORAGE_LENGTH_MISMATCH",
+            Self::Incomplete { .. } => "ERR_STORAGE_INCOMPLETE",
         }
+    }
+
+    /// The POSIX name of an `Io` error's OS error (`"ENOSPC"`, `"EISDIR"`),
+    /// as Node names the `code` of its own `fs` errors; `None` for other
+    /// errors and for OS errors without a POSIX name.
+    pub fn system_code(&self) -> Option<&'static str> {
+        let Self::Io { source, .. } = self else {
+            return None;
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(name) = self.errno().and_then(crate::sys::errno_name) {
+            return Some(name);
+        }
+        kind_name(source.kind())
     }
 
     /// The OS error number of an `Io` error: the OS's own code, or for the
@@ -167,6 +204,36 @@ pub(crate) fn refusal(errno: i32, why: impl Into<String>) -> io::Error {
     )
 }
 
+/// The POSIX name of the condition an [`io::ErrorKind`] stands for, where
+/// it stands for one (errors made by the crate, and OS errors whose number
+/// has no name here).
+fn kind_name(kind: io::ErrorKind) -> Option<&'static str> {
+    use io::ErrorKind as K;
+    Some(match kind {
+        K::NotFound => "ENOENT",
+        K::PermissionDenied => "EACCES",
+        K::AlreadyExists => "EEXIST",
+        K::StorageFull => "ENOSPC",
+        K::QuotaExceeded => "EDQUOT",
+        K::FileTooLarge => "EFBIG",
+        K::OutOfMemory => "ENOMEM",
+        K::IsADirectory => "EISDIR",
+        K::NotADirectory => "ENOTDIR",
+        K::ReadOnlyFilesystem => "EROFS",
+        K::ResourceBusy => "EBUSY",
+        K::ExecutableFileBusy => "ETXTBSY",
+        K::CrossesDevices => "EXDEV",
+        K::TooManyLinks => "EMLINK",
+        K::InvalidFilename => "ENAMETOOLONG",
+        K::NotSeekable => "ESPIPE",
+        K::InvalidInput => "EINVAL",
+        K::Interrupted => "EINTR",
+        K::WouldBlock => "EAGAIN",
+        K::Unsupported => "ENOTSUP",
+        _ => return None,
+    })
+}
+
 impl From<io::Error> for StorageError {
     fn from(source: io::Error) -> Self {
         Self::io(source, "io", None)
@@ -214,6 +281,14 @@ impl Clone for StorageError {
             Self::Closed => Self::Closed,
             Self::Timeout => Self::Timeout,
             Self::Unsupported(s) => Self::Unsupported(s),
+            Self::LengthMismatch { expected, got } => Self::LengthMismatch {
+                expected: *expected,
+                got: *got,
+            },
+            Self::Incomplete { start, end } => Self::Incomplete {
+                start: *start,
+                end: *end,
+            },
         }
     }
 }

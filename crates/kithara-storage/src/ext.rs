@@ -1,13 +1,14 @@
 #![forbid(unsafe_code)]
 //! [`ResourceExt`]: the consumer-facing API every resource implements.
 
-use std::{ops::Range, path::Path, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, ops::Range, path::Path, sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     waiter::{block_on_wait, WaitCallback, WaitFuture, WaitOptions, WaitRegistration},
-    AvailabilityObserver, Recovery, ResourceStatus, StorageResult, WaitOutcome,
+    AvailabilityObserver, ObserverId, Recovery, ResourceStatus, StorageError, StorageResult,
+    WaitOutcome,
 };
 
 /// Called once with the result of [`ResourceExt::sync_with`], on the
@@ -43,6 +44,52 @@ pub trait ResourceExt: Send + Sync + 'static {
 
     /// The final length, once committed.
     fn len(&self) -> Option<u64>;
+
+    /// The length the resource will be committed with, when it is known
+    /// before the commit (see [`set_expected_len`](Self::set_expected_len)).
+    fn expected_len(&self) -> Option<u64> {
+        None
+    }
+
+    /// The length as far as it is known: the final length once committed,
+    /// else the expected length.
+    fn known_len(&self) -> Option<u64> {
+        self.len().or_else(|| self.expected_len())
+    }
+
+    /// Sets (or with `None` clears) the length the resource will be
+    /// committed with, known before the commit (a download's
+    /// `Content-Length`). While it is set: a wait for a range at or past it
+    /// is `Eof`, a wait for a range across it is `Ready` once the bytes below
+    /// it are written, [`next_gap`](Self::next_gap) stops at it, a write past
+    /// it fails with `LengthMismatch`, and [`commit`](Self::commit) commits at
+    /// it, and only when every byte below it is written (`Incomplete`
+    /// otherwise). With persisted ranges it is kept in the record.
+    ///
+    /// # Errors
+    /// `Closed`; `LengthMismatch` if bytes are written past `len`, or the
+    /// resource is committed at another length.
+    fn set_expected_len(&self, len: Option<u64>) -> StorageResult<()> {
+        let _ = len;
+        Err(StorageError::Unsupported("expected length"))
+    }
+
+    /// Facts kept with the ranges (an ETag, a URL …): a small string map,
+    /// kept in the range record with persisted ranges, else in memory.
+    fn metadata(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+
+    /// Sets (`Some`) or removes (`None`) metadata entries, all at once; with
+    /// persisted ranges the next checkpoint records them.
+    ///
+    /// # Errors
+    /// `Closed`, `ReadOnly`; `Unsupported` for the reserved key of the
+    /// expected length, or for metadata over 64 KiB in all.
+    fn update_metadata(&self, changes: Vec<(String, Option<String>)>) -> StorageResult<()> {
+        let _ = changes;
+        Err(StorageError::Unsupported("metadata"))
+    }
 
     /// The first missing range in `from..limit` (clamped to the final length
     /// once committed), or `None` if it is all written.
@@ -174,10 +221,16 @@ pub trait ResourceExt: Send + Sync + 'static {
     /// `Closed`, or `Io` from the flush or the record.
     fn flush(&self) -> StorageResult<()>;
 
-    /// Replaces the [`AvailabilityObserver`] told of every write and of the
-    /// commit (`None` removes it). A decorator that switches the resource
-    /// underneath keeps its observer across the switch.
-    fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>);
+    /// Adds an [`AvailabilityObserver`], told of every later write, the
+    /// commit, a failure and the close. Every observer gets every event, from
+    /// whichever thread makes the change. A decorator that switches the
+    /// resource underneath keeps its observers across the switch. `close`
+    /// drops every observer after telling them.
+    fn add_observer(&self, observer: Arc<dyn AvailabilityObserver>) -> ObserverId;
+
+    /// Removes an observer added with [`add_observer`](Self::add_observer);
+    /// whether it was there.
+    fn remove_observer(&self, id: ObserverId) -> bool;
 
     /// Writes `data` at 0 and commits with its length.
     ///
@@ -283,6 +336,21 @@ macro_rules! forward_resource_ext {
         fn recovery(&self) -> crate::Recovery {
             self.$target().recovery()
         }
+        fn expected_len(&self) -> Option<u64> {
+            self.$target().expected_len()
+        }
+        fn set_expected_len(&self, len: Option<u64>) -> crate::StorageResult<()> {
+            self.$target().set_expected_len(len)
+        }
+        fn metadata(&self) -> std::collections::BTreeMap<String, String> {
+            self.$target().metadata()
+        }
+        fn update_metadata(
+            &self,
+            changes: Vec<(String, Option<String>)>,
+        ) -> crate::StorageResult<()> {
+            self.$target().update_metadata(changes)
+        }
         fn write_at(&self, offset: u64, data: &[u8]) -> crate::StorageResult<()> {
             self.$target().write_at(offset, data)
         }
@@ -304,8 +372,14 @@ macro_rules! forward_resource_ext {
         fn path(&self) -> Option<&std::path::Path> {
             self.$target().path()
         }
-        fn set_observer(&self, observer: Option<std::sync::Arc<dyn crate::AvailabilityObserver>>) {
-            self.$target().set_observer(observer)
+        fn add_observer(
+            &self,
+            observer: std::sync::Arc<dyn crate::AvailabilityObserver>,
+        ) -> crate::ObserverId {
+            self.$target().add_observer(observer)
+        }
+        fn remove_observer(&self, id: crate::ObserverId) -> bool {
+            self.$target().remove_observer(id)
         }
         fn replace_all(&self, data: &[u8], durable: bool) -> crate::StorageResult<()> {
             self.$target().replace_all(data, durable)

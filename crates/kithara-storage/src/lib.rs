@@ -32,7 +32,7 @@ pub use decorator::Atomic;
 pub use decorator::{AtomicChunked, OpenIntent};
 pub use error::{StorageError, StorageResult};
 pub use ext::{ResourceExt, SyncCallback};
-pub use observer::AvailabilityObserver;
+pub use observer::{AvailabilityObserver, ObserverId};
 pub use status::{OpenMode, Recovery, ResourceStatus, WaitOutcome};
 pub use tokio_util::sync::CancellationToken;
 pub use unified::StorageResource;

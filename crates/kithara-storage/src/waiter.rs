@@ -93,7 +93,11 @@ impl std::fmt::Debug for WaitHandle {
 }
 
 struct Entry {
+    /// End of the range the waiter is woken for: the end it asked for,
+    /// clamped to the resource's expected length.
     end: u64,
+    /// End of the range it asked for.
+    asked_end: u64,
     callback: WaitCallback,
 }
 
@@ -105,17 +109,50 @@ pub(crate) struct Waiters {
 }
 
 impl Waiters {
-    pub(crate) fn insert(&mut self, range: Range<u64>, callback: WaitCallback) -> WaiterKey {
+    /// Adds a waiter for `range`, woken once `range` clamped to `limit` (the
+    /// expected length) is written.
+    pub(crate) fn insert(
+        &mut self,
+        range: Range<u64>,
+        limit: Option<u64>,
+        callback: WaitCallback,
+    ) -> WaiterKey {
         self.next_id += 1;
         let key = (range.start, self.next_id);
         self.entries.insert(
             key,
             Entry {
-                end: range.end,
+                end: limit.map_or(range.end, |l| range.end.min(l)),
+                asked_end: range.end,
                 callback,
             },
         );
         key
+    }
+
+    /// After the expected length changed to `limit`: clamps every waiter's
+    /// range to it afresh, and removes and returns the waiters `decide`
+    /// settles now (given the range as asked). Keys stay, so the handles of
+    /// the waiters kept stay valid.
+    pub(crate) fn redecide(
+        &mut self,
+        limit: Option<u64>,
+        decide: impl Fn(Range<u64>) -> Option<WaitResult>,
+    ) -> Vec<(WaitCallback, WaitResult)> {
+        let mut settled = Vec::new();
+        let keys: Vec<WaiterKey> = self.entries.keys().copied().collect();
+        for key in keys {
+            let Some(entry) = self.entries.get_mut(&key) else {
+                continue;
+            };
+            entry.end = limit.map_or(entry.asked_end, |l| entry.asked_end.min(l));
+            if let Some(result) = decide(key.0..entry.asked_end) {
+                if let Some(entry) = self.entries.remove(&key) {
+                    settled.push((entry.callback, result));
+                }
+            }
+        }
+        settled
     }
 
     pub(crate) fn remove(&mut self, key: WaiterKey) -> Option<WaitCallback> {
@@ -136,11 +173,11 @@ impl Waiters {
         keys.into_iter().filter_map(|k| self.remove(k)).collect()
     }
 
-    /// Removes every waiter, with its range.
+    /// Removes every waiter, with its range as asked.
     pub(crate) fn drain(&mut self) -> Vec<(Range<u64>, WaitCallback)> {
         std::mem::take(&mut self.entries)
             .into_iter()
-            .map(|((start, _), e)| (start..e.end, e.callback))
+            .map(|((start, _), e)| (start..e.asked_end, e.callback))
             .collect()
     }
 

@@ -240,7 +240,7 @@ fn chunked_keeps_its_observer_across_the_reopen_at_commit() {
     let dir = TempDir::new().unwrap();
     let res = chunked(&dir.path().join("seg.bin")).unwrap();
     let events = Arc::new(Recorder::default());
-    res.set_observer(Some(events.clone()));
+    let id = res.add_observer(events.clone());
     res.write_at(0, b"1234").unwrap();
     res.commit(None).unwrap();
     // The commit reopened the renamed file: later writes and commits are
@@ -248,7 +248,7 @@ fn chunked_keeps_its_observer_across_the_reopen_at_commit() {
     res.reactivate().unwrap();
     res.write_at(4, b"56").unwrap();
     res.commit(None).unwrap();
-    res.set_observer(None);
+    assert!(res.remove_observer(id));
     res.reactivate().unwrap();
     res.write_at(6, b"7").unwrap();
     assert_eq!(

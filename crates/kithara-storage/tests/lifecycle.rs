@@ -309,7 +309,7 @@ impl kithara_storage::AvailabilityObserver for Heard {
 }
 
 #[test]
-fn the_observer_hears_every_write_and_commit_until_replaced() {
+fn every_observer_hears_every_write_and_commit_until_removed() {
     let first = std::sync::Arc::new(Heard::default());
     let res: MemResource = Resource::open_with_observer(
         CancellationToken::new(),
@@ -321,19 +321,21 @@ fn the_observer_hears_every_write_and_commit_until_replaced() {
     res.write_at(10, b"de").unwrap();
     res.commit(None).unwrap();
     assert_eq!(*first.0.lock(), ["write 0..3", "write 10..12", "commit 12"]);
-    // Replaced: the new one hears what follows, the old one nothing more.
+    // A second one hears what follows, beside the first.
     let second = std::sync::Arc::new(Heard::default());
-    res.set_observer(Some(second.clone()));
+    let id = res.add_observer(second.clone());
     res.reactivate().unwrap();
     res.write_at(12, b"f").unwrap();
     res.replace_all(b"whole", false).unwrap();
     assert_eq!(*second.0.lock(), ["write 12..13", "commit 5"]);
-    assert_eq!(first.0.lock().len(), 3);
-    // Removed: nobody hears.
-    res.set_observer(None);
+    assert_eq!(first.0.lock().len(), 5);
+    // Removed: it hears nothing more; removing it twice is a no-op.
+    assert!(res.remove_observer(id));
+    assert!(!res.remove_observer(id));
     res.reactivate().unwrap();
     res.write_at(5, b"g").unwrap();
     assert_eq!(second.0.lock().len(), 2);
+    assert_eq!(first.0.lock().last().unwrap(), "write 5..6");
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod mmap;
 mod record;
 mod resource;
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 use rangemap::RangeSet;
 
@@ -83,12 +83,13 @@ pub trait DriverIo: Send + Sync + 'static {
     }
 
     /// Records the available ranges beside the data so a reopen can restore
-    /// them (see `MmapOptions::persist_ranges`). `committed` is the final
-    /// length once committed; `epoch` is what [`epoch`](Self::epoch) said
-    /// when the ranges were read: a driver whose storage changed since (a new
-    /// generation) must not record them. Called after [`flush`](Self::flush),
-    /// without the resource's lock, in the order the ranges were read. No-op
-    /// unless the driver persists ranges.
+    /// them (see `MmapOptions::persist_ranges`), with the resource's
+    /// metadata (`meta`, handed back in [`DriverState::meta`] at the next
+    /// open). `committed` is the final length once committed; `epoch` is
+    /// what [`epoch`](Self::epoch) said when the ranges were read: a driver
+    /// whose storage changed since (a new generation) must not record them.
+    /// Called after [`flush`](Self::flush), without the resource's lock, in
+    /// the order the ranges were read. No-op unless the driver persists ranges.
     ///
     /// # Errors
     /// `Io` writing the record.
@@ -97,6 +98,7 @@ pub trait DriverIo: Send + Sync + 'static {
         _ranges: &RangeSet<u64>,
         _committed: Option<u64>,
         _epoch: u64,
+        _meta: &BTreeMap<String, String>,
     ) -> StorageResult<()> {
         Ok(())
     }
@@ -161,4 +163,7 @@ pub struct DriverState {
     pub reopen_on_write: bool,
     /// Why less was recovered than the storage seemed to hold.
     pub recovery: Recovery,
+    /// The metadata recorded with the ranges (see
+    /// [`persist_ranges`](DriverIo::persist_ranges)).
+    pub meta: BTreeMap<String, String>,
 }

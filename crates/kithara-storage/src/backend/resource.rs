@@ -15,9 +15,19 @@
 //! file, the buffer of a memory resource) are only ever taken under it or
 //! alone, never the other way round. A waiter's [`WaitHandle`] takes it alone.
 //! The cancel watch takes it from the token's waker, with no lock of ours
-//! held. `Inner::observer` is read only after `state` is released, and
-//! callbacks and the observer run with no lock held, so either may call back
+//! held. `Inner::observers` is read only after `state` is released, and
+//! callbacks and observers run with no lock held, so either may call back
 //! into the resource.
+//!
+//! # Expected length
+//!
+//! `State::expected_len` is the length the resource will be committed with,
+//! when it is known before the commit (a download's `Content-Length`). It is
+//! consulted where waits are decided: a wait for a range at or past it is
+//! `Eof`, and a wait for a range that crosses it is woken once the part below
+//! it is written. Writes past it, commits at another length and commits with
+//! bytes missing below it are refused, so an `Eof` once answered stays true.
+//! It is kept in the range record's metadata, under [`EXPECTED_LEN_KEY`].
 //!
 //! # Why no wakeup is lost
 //!
@@ -50,6 +60,7 @@
 //! (the thread's, `flush`, `close`) never put an older record over a newer.
 
 use std::{
+    collections::BTreeMap,
     fmt,
     ops::Range,
     path::Path,
@@ -59,7 +70,6 @@ use std::{
     },
 };
 
-use parking_lot::RwLock;
 use rangemap::RangeSet;
 use tokio_util::sync::CancellationToken;
 
@@ -67,6 +77,7 @@ use super::{Driver, DriverIo, DriverState};
 use crate::{
     cancel::CancelWatch,
     checkpoint::{self, Job},
+    observer::{ObserverId, Observers},
     sync::{AtomicU64, AtomicU8, Mutex, Ordering},
     waiter::{
         block_on_wait, WaitCallback, WaitHandle, WaitOptions, WaitRegistration, WaitResult,
@@ -75,6 +86,14 @@ use crate::{
     AvailabilityObserver, Recovery, ResourceExt, ResourceStatus, StorageError, StorageResult,
     SyncCallback, WaitOutcome,
 };
+
+/// The key of the expected length in the range record's metadata, reserved:
+/// [`ResourceExt::update_metadata`] refuses it.
+pub(crate) const EXPECTED_LEN_KEY: &str = "kithara.expected_len";
+
+/// The most bytes of keys and values the metadata may hold: it is kept in
+/// the range record and written with every checkpoint.
+pub(crate) const MAX_METADATA_BYTES: usize = 64 * 1024;
 
 const FAILED: u8 = 1;
 const CANCELLED: u8 = 2;
@@ -97,6 +116,11 @@ struct State {
     read_only: bool,
     reopen_on_write: bool,
     waiters: Waiters,
+    /// The length the resource will be committed with, known ahead (see the
+    /// module docs).
+    expected_len: Option<u64>,
+    /// Facts kept with the ranges (ETag, URL …), persisted in the record.
+    meta: BTreeMap<String, String>,
     /// Changed since the last checkpoint snapshot.
     dirty: bool,
     /// Number of the last checkpoint snapshot.
@@ -119,6 +143,24 @@ impl State {
 
     fn covers(&self, range: &Range<u64>) -> bool {
         range.is_empty() || self.available.gaps(range).next().is_none()
+    }
+
+    /// Where waits end while active: the expected length, if known.
+    fn wait_limit(&self) -> Option<u64> {
+        if self.final_len.is_some() {
+            None
+        } else {
+            self.expected_len
+        }
+    }
+
+    /// The record's metadata: the user's, plus the expected length.
+    fn record_meta(&self) -> BTreeMap<String, String> {
+        let mut meta = self.meta.clone();
+        if let Some(len) = self.expected_len {
+            meta.insert(EXPECTED_LEN_KEY.to_owned(), len.to_string());
+        }
+        meta
     }
 
     /// Marks the resource finished at `len`: every byte below it available,
@@ -152,6 +194,8 @@ struct Snapshot {
     ranges: RangeSet<u64>,
     final_len: Option<u64>,
     epoch: u64,
+    /// The record's metadata (see [`State::record_meta`]).
+    meta: BTreeMap<String, String>,
 }
 
 /// The lock-protected core of a resource, free of the driver type so that
@@ -229,10 +273,15 @@ impl Shared {
         if st.covers(range) {
             return Some(Ok(WaitOutcome::Ready));
         }
-        match st.final_len {
-            Some(len) if range.start >= len => Some(Ok(WaitOutcome::Eof)),
-            Some(_) => Some(Ok(WaitOutcome::Ready)),
-            None => None,
+        match (st.final_len, st.expected_len) {
+            (Some(len), _) if range.start >= len => Some(Ok(WaitOutcome::Eof)),
+            (Some(_), _) => Some(Ok(WaitOutcome::Ready)),
+            (None, Some(len)) if range.start >= len => Some(Ok(WaitOutcome::Eof)),
+            // Ready once the part below the expected length is written.
+            (None, Some(len)) if st.covers(&(range.start..range.end.min(len))) => {
+                Some(Ok(WaitOutcome::Ready))
+            }
+            (None, _) => None,
         }
     }
 
@@ -267,7 +316,8 @@ impl Shared {
         if let Some(result) = self.decide(&st, &range) {
             return WaitRegistration::Decided(result);
         }
-        let key = st.waiters.insert(range, callback);
+        let limit = st.wait_limit();
+        let key = st.waiters.insert(range, limit, callback);
         let host: Weak<dyn WaiterHost> = Arc::downgrade(self) as Weak<dyn WaiterHost>;
         WaitRegistration::Pending(WaitHandle::new(host, key))
     }
@@ -290,7 +340,7 @@ struct Inner<D: DriverIo> {
     shared: Arc<Shared>,
     driver: D,
     cancel: CancellationToken,
-    observer: RwLock<Option<Arc<dyn AvailabilityObserver>>>,
+    observers: Observers,
     recovery: Recovery,
     // The checkpoint fields decide no waiter: plain std and parking_lot,
     // outside the loom shim (`crate::sync`).
@@ -388,7 +438,11 @@ impl<D: DriverIo> Resource<D> {
             read_only,
             reopen_on_write,
             recovery,
+            mut meta,
         } = init;
+        let expected_len = meta
+            .remove(EXPECTED_LEN_KEY)
+            .and_then(|v| v.parse::<u64>().ok());
         if let Some(len) = final_len {
             available.remove(len..u64::MAX);
             if len > 0 {
@@ -403,6 +457,8 @@ impl<D: DriverIo> Resource<D> {
             read_only,
             reopen_on_write,
             waiters: Waiters::default(),
+            expected_len,
+            meta,
             dirty: false,
             snapshots: 0,
         };
@@ -419,11 +475,15 @@ impl<D: DriverIo> Resource<D> {
                 shared.on_cancelled();
             }
         });
+        let observers = Observers::default();
+        if let Some(observer) = observer {
+            observers.add(observer);
+        }
         let inner = Arc::new(Inner {
             shared,
             driver,
             cancel,
-            observer: RwLock::new(observer),
+            observers,
             recovery,
             queued: AtomicBool::new(false),
             syncs: parking_lot::Mutex::new(Vec::new()),
@@ -435,11 +495,6 @@ impl<D: DriverIo> Resource<D> {
             _handles: Arc::new(Handles(Arc::clone(&inner))),
             inner,
         }
-    }
-
-    /// Replaces the availability observer (or removes it with `None`).
-    pub fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>) {
-        *self.inner.observer.write() = observer;
     }
 
     /// The token whose cancellation cancels this resource.
@@ -475,8 +530,9 @@ impl<D: DriverIo> Resource<D> {
         self.inner.shared.state.lock().waiters.len()
     }
 
-    fn observer(&self) -> Option<Arc<dyn AvailabilityObserver>> {
-        self.inner.observer.read().clone()
+    /// Tells every observer of an event, with no lock held.
+    fn notify(&self, event: impl Fn(&dyn AvailabilityObserver)) {
+        self.inner.observers.each(event);
     }
 }
 
@@ -492,7 +548,22 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
                 return Err(StorageError::ReadOnly);
             }
             shared.health(&st)?;
-            let len = final_len.unwrap_or_else(|| st.high_water());
+            let len = match (final_len, st.expected_len) {
+                (Some(n), Some(expected)) if n != expected => {
+                    return Err(StorageError::LengthMismatch { expected, got: n })
+                }
+                (Some(n), _) => n,
+                (None, Some(expected)) => expected,
+                (None, None) => st.high_water(),
+            };
+            if st.expected_len.is_some() {
+                if let Some(gap) = st.available.gaps(&(0..len)).next() {
+                    return Err(StorageError::Incomplete {
+                        start: gap.start,
+                        end: gap.end,
+                    });
+                }
+            }
             self.inner.driver.commit(len)?;
             let wakes = st.finish(len);
             shared.publish(&st);
@@ -501,9 +572,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         run(wakes);
         // The record follows on the checkpoint thread (data first).
         self.schedule_record();
-        if let Some(observer) = self.observer() {
-            observer.on_commit(len);
-        }
+        self.notify(|o| o.on_commit(len));
         Ok(())
     }
 
@@ -513,6 +582,9 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         let wakes = {
             let mut st = shared.state.lock();
             shared.may_reactivate(&st)?;
+            if let Some(expected) = st.expected_len.filter(|&e| e != len) {
+                return Err(StorageError::LengthMismatch { expected, got: len });
+            }
             self.inner.driver.replace(data, durable)?;
             st.failed = None;
             let wakes = st.finish(len);
@@ -521,14 +593,110 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         };
         run(wakes);
         self.schedule_record();
-        if let Some(observer) = self.observer() {
-            observer.on_commit(len);
-        }
+        self.notify(|o| o.on_commit(len));
         Ok(())
     }
 
     fn recovery(&self) -> Recovery {
         self.inner.recovery
+    }
+
+    fn expected_len(&self) -> Option<u64> {
+        self.inner.shared.state.lock().expected_len
+    }
+
+    fn set_expected_len(&self, len: Option<u64>) -> StorageResult<()> {
+        let shared = &self.inner.shared;
+        let wakes = {
+            let mut st = shared.state.lock();
+            if st.closed {
+                return Err(StorageError::Closed);
+            }
+            if st.expected_len == len {
+                return Ok(());
+            }
+            if let Some(n) = len {
+                // What is known already must not contradict it.
+                let known = st.final_len.unwrap_or_else(|| st.high_water());
+                let contradicts = match st.final_len {
+                    Some(fin) => fin != n,
+                    None => known > n,
+                };
+                if contradicts {
+                    return Err(StorageError::LengthMismatch {
+                        expected: known,
+                        got: n,
+                    });
+                }
+            }
+            st.expected_len = len;
+            st.dirty = true;
+            let limit = st.wait_limit();
+            let State {
+                waiters, available, ..
+            } = &mut *st;
+            // Waiters at or past the new length are decided now, and the rest
+            // wait for their range clamped to it.
+            waiters.redecide(limit, |range| match limit {
+                Some(l) if range.start >= l => Some(Ok(WaitOutcome::Eof)),
+                Some(l)
+                    if available
+                        .gaps(&(range.start..range.end.min(l)))
+                        .next()
+                        .is_none() =>
+                {
+                    Some(Ok(WaitOutcome::Ready))
+                }
+                _ => None,
+            })
+        };
+        run(wakes);
+        self.schedule_record();
+        Ok(())
+    }
+
+    fn metadata(&self) -> BTreeMap<String, String> {
+        self.inner.shared.state.lock().meta.clone()
+    }
+
+    fn update_metadata(&self, changes: Vec<(String, Option<String>)>) -> StorageResult<()> {
+        {
+            let mut st = self.inner.shared.state.lock();
+            if st.closed {
+                return Err(StorageError::Closed);
+            }
+            if st.read_only {
+                return Err(StorageError::ReadOnly);
+            }
+            if changes.iter().any(|(k, _)| k == EXPECTED_LEN_KEY) {
+                return Err(StorageError::Unsupported(
+                    "the expected length is set with set_expected_len",
+                ));
+            }
+            let mut meta = st.meta.clone();
+            for (key, value) in changes {
+                match value {
+                    Some(v) => meta.insert(key, v),
+                    None => meta.remove(&key),
+                };
+            }
+            let size: usize = meta.iter().map(|(k, v)| k.len() + v.len()).sum();
+            if size > MAX_METADATA_BYTES {
+                return Err(StorageError::Unsupported("metadata larger than 64 KiB"));
+            }
+            st.meta = meta;
+            st.dirty = true;
+        }
+        self.schedule_record();
+        Ok(())
+    }
+
+    fn add_observer(&self, observer: Arc<dyn AvailabilityObserver>) -> ObserverId {
+        self.inner.observers.add(observer)
+    }
+
+    fn remove_observer(&self, id: ObserverId) -> bool {
+        self.inner.observers.remove(id)
     }
 
     fn sync_with(&self, callback: SyncCallback) {
@@ -560,6 +728,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
             Shared::drain_with(&mut st, || Err(StorageError::Failed(reason.clone())))
         };
         run(wakes);
+        self.notify(|o| o.on_fail(&reason));
     }
 
     fn len(&self) -> Option<u64> {
@@ -568,7 +737,8 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
 
     fn next_gap(&self, from: u64, limit: u64) -> Option<Range<u64>> {
         let st = self.inner.shared.state.lock();
-        let upper = st.final_len.map_or(limit, |len| len.min(limit));
+        let end = st.final_len.or(st.expected_len);
+        let upper = end.map_or(limit, |len| len.min(limit));
         if from >= upper {
             return None;
         }
@@ -672,6 +842,10 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         let result = last.map_or(Ok(()), |snap| self.inner.record(snap));
         self.inner.driver.close();
         self.inner.answer_syncs(&result);
+        self.notify(|o| o.on_close());
+        // Nothing more to tell: let the observers go (a binding's observer
+        // may hold what keeps a JavaScript thread alive).
+        self.inner.observers.clear();
     }
 
     fn is_closed(&self) -> bool {
@@ -680,10 +854,6 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
 
     fn flush(&self) -> StorageResult<()> {
         Resource::flush(self)
-    }
-
-    fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>) {
-        Resource::set_observer(self, observer);
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> StorageResult<()> {
@@ -704,6 +874,9 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
                 return Err(StorageError::ReadOnly);
             }
             shared.health(&st)?;
+            if let Some(expected) = st.expected_len.filter(|&e| end > e && !data.is_empty()) {
+                return Err(StorageError::LengthMismatch { expected, got: end });
+            }
             if st.final_len.is_some() {
                 if !st.reopen_on_write {
                     return Err(StorageError::Committed);
@@ -732,9 +905,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         for callback in wakes {
             callback(Ok(WaitOutcome::Ready));
         }
-        if let Some(observer) = self.observer() {
-            observer.on_write(range);
-        }
+        self.notify(|o| o.on_write(range.clone()));
         Ok(())
     }
 }
@@ -781,6 +952,11 @@ impl<D: DriverIo> Inner<D> {
             ranges,
             final_len: st.final_len,
             epoch: self.driver.epoch(),
+            meta: if self.driver.persists_ranges() {
+                st.record_meta()
+            } else {
+                BTreeMap::new()
+            },
         }
     }
 
@@ -804,7 +980,7 @@ impl<D: DriverIo> Inner<D> {
             return Ok(());
         }
         self.driver
-            .persist_ranges(&snap.ranges, snap.final_len, snap.epoch)?;
+            .persist_ranges(&snap.ranges, snap.final_len, snap.epoch, &snap.meta)?;
         *recorded = snap.seq;
         self.recorded_seq.store(snap.seq, Ordering::Release);
         Ok(())
@@ -870,5 +1046,6 @@ impl<D: DriverIo> Inner<D> {
         run(wakes);
         let result = last.map_or(Ok(()), |snap| self.record(snap));
         self.answer_syncs(&result);
+        self.observers.clear();
     }
 }

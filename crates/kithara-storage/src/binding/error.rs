@@ -3,8 +3,10 @@
 use crate::StorageError;
 
 /// What a binding puts on the error object it throws: the fields of Node's
-/// own `fs` errors (`code`, `errno`, `syscall`, `path`) plus `reason` for a
-/// failed resource. Both bindings build their errors from this one struct.
+/// own `fs` errors (`code`, `errno`, `syscall`, `path`), the POSIX name of
+/// the OS error (`systemCode`: what an `fs` error has as its `code`), plus
+/// `reason` for a failed resource. Both bindings build their errors from
+/// this one struct.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorDetails {
     /// The stable code (`ERR_STORAGE_…`, see [`StorageError::code`]).
@@ -15,6 +17,8 @@ pub struct ErrorDetails {
     pub errno: Option<i32>,
     /// The system call that failed (`Io` only).
     pub syscall: Option<&'static str>,
+    /// The POSIX name of the OS error, e.g. `ENOSPC` (`Io` only).
+    pub system_code: Option<&'static str>,
     /// The file involved, when there is one.
     pub path: Option<String>,
     /// Why the resource was failed (`Failed` only).
@@ -30,6 +34,7 @@ impl ErrorDetails {
             message: message.into(),
             errno: None,
             syscall: None,
+            system_code: None,
             path: None,
             reason: None,
         }
@@ -43,6 +48,7 @@ impl From<&StorageError> for ErrorDetails {
             StorageError::Io { syscall, path, .. } => {
                 details.errno = err.errno().map(|n| -n);
                 details.syscall = Some(syscall);
+                details.system_code = err.system_code();
                 details.path = path.as_ref().map(|p| p.to_string_lossy().into_owned());
             }
             StorageError::TmpClaimed(path) => {
@@ -78,8 +84,30 @@ mod tests {
         assert_eq!(d.code, "ERR_STORAGE_IO");
         assert_eq!(d.errno, Some(-28));
         assert_eq!(d.syscall, Some("write"));
+        #[cfg(unix)]
+        assert_eq!(d.system_code, Some("ENOSPC"));
         assert_eq!(d.path.as_deref(), Some("/x/y"));
         assert_eq!(d.message, err.to_string());
+    }
+
+    #[test]
+    fn system_codes_name_os_errors_and_the_crate_s_own_limits() {
+        let named = |e: io::Error| StorageError::io(e, "open", None).system_code();
+        #[cfg(unix)]
+        {
+            assert_eq!(
+                named(io::Error::from_raw_os_error(libc::EISDIR)),
+                Some("EISDIR")
+            );
+            assert_eq!(
+                named(io::Error::from_raw_os_error(libc::ENOENT)),
+                Some("ENOENT")
+            );
+        }
+        // Made by the crate, without an OS number: named by kind.
+        assert_eq!(named(io::ErrorKind::FileTooLarge.into()), Some("EFBIG"));
+        assert_eq!(named(io::Error::other("?")), None);
+        assert_eq!(StorageError::Closed.system_code(), None);
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
     ///
     /// # Errors
     /// `ERR_STORAGE_CLOSED` once every holder of it has dropped it.
+    #[allow(clippy::result_large_err)] // the error is what a binding throws, once
     pub fn lookup(&self, id: u64) -> Result<Arc<Shared<T>>, ErrorDetails> {
         let weak = self.entries().get(&id).cloned();
         weak.and_then(|w| w.upgrade()).ok_or_else(|| {

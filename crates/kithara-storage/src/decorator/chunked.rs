@@ -27,7 +27,7 @@
 //!
 //! # Lock order
 //!
-//! `claim`, then `observer`, then `inner`; `discarded` is taken alone.
+//! `claim`, then `inner`; `discarded` is taken alone.
 //! `commit`, `close`, `fail` and drop take `claim` for their whole step, so
 //! a commit's rename and the reopen that follows it cannot interleave with a
 //! close: once `close` returns, nothing brings the resource back.
@@ -47,10 +47,11 @@ use crate::{
     backend::{MmapDriver, DEFAULT_INITIAL_LEN},
     error::IoContext,
     ext::forward_resource_ext,
+    observer::Observers,
     sys,
     temp::{self, Replaced},
-    AvailabilityObserver, CancellationToken, MmapOptions, MmapResource, OpenMode, Resource,
-    ResourceExt, StorageError, StorageResult,
+    AvailabilityObserver, CancellationToken, MmapOptions, MmapResource, ObserverId, OpenMode,
+    Resource, ResourceExt, StorageError, StorageResult,
 };
 
 /// Why the factory of an [`AtomicChunked`] is called.
@@ -102,9 +103,10 @@ pub struct AtomicChunked<R: ResourceExt = MmapResource> {
     /// Set when `fail` discarded the temp before commit: the data is gone,
     /// so the resource can no longer be reactivated.
     discarded: Mutex<Option<String>>,
-    /// The observer given to `set_observer`: kept here, not only on `inner`,
-    /// because `commit` replaces `inner` with the reopened file.
-    observer: Mutex<Option<Arc<dyn AvailabilityObserver>>>,
+    /// The observers added here: kept here, not on `inner`, because `commit`
+    /// replaces `inner` with the reopened file. Each `inner` forwards its
+    /// events to them ([`Forward`]).
+    observers: Arc<Observers>,
     factory: Option<Factory<R>>,
 }
 
@@ -114,6 +116,24 @@ impl<R: ResourceExt> std::fmt::Debug for AtomicChunked<R> {
             .field("canonical", &self.canonical)
             .field("claimed", &self.claim.lock().is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// Passes the events of the resource underneath to the decorator's observers.
+struct Forward(Arc<Observers>);
+
+impl AvailabilityObserver for Forward {
+    fn on_write(&self, range: std::ops::Range<u64>) {
+        self.0.each(|o| o.on_write(range.clone()));
+    }
+    fn on_commit(&self, final_len: u64) {
+        self.0.each(|o| o.on_commit(final_len));
+    }
+    fn on_fail(&self, reason: &str) {
+        self.0.each(|o| o.on_fail(reason));
+    }
+    fn on_close(&self) {
+        self.0.each(|o| o.on_close());
     }
 }
 
@@ -233,13 +253,15 @@ impl<R: ResourceExt> AtomicChunked<R> {
                 return Err(e);
             }
         };
+        let observers = Arc::new(Observers::default());
+        inner.add_observer(Arc::new(Forward(Arc::clone(&observers))));
         Ok(Self {
             canonical,
             inner: RwLock::new(Arc::new(inner)),
             claim: Mutex::new(Some(claim)),
             closed: AtomicBool::new(false),
             discarded: Mutex::new(None),
-            observer: Mutex::new(None),
+            observers,
             factory: Some(factory),
         })
     }
@@ -247,13 +269,15 @@ impl<R: ResourceExt> AtomicChunked<R> {
     /// Wraps a resource that needs no atomic commit (an already committed
     /// file, or memory), delegating everything.
     pub fn passthrough(inner: R, canonical: PathBuf) -> Self {
+        let observers = Arc::new(Observers::default());
+        inner.add_observer(Arc::new(Forward(Arc::clone(&observers))));
         Self {
             canonical,
             inner: RwLock::new(Arc::new(inner)),
             claim: Mutex::new(None),
             closed: AtomicBool::new(false),
             discarded: Mutex::new(None),
-            observer: Mutex::new(None),
+            observers,
             factory: None,
         }
     }
@@ -357,13 +381,15 @@ impl<R: ResourceExt> ResourceExt for AtomicChunked<R> {
         let _ = held.file.unlock();
         if let Some(factory) = &self.factory {
             let reopened = Arc::new(factory(&self.canonical, &held.file, OpenIntent::Reopen)?);
-            // Held until the swap, so a concurrent `set_observer` lands on
-            // the reopened resource, not on the one being replaced.
-            let observer = self.observer.lock();
-            reopened.set_observer(observer.clone());
+            // What was said about the file goes with it.
+            let meta = current.metadata();
+            if !meta.is_empty() {
+                reopened.update_metadata(meta.into_iter().map(|(k, v)| (k, Some(v))).collect())?;
+            }
+            reopened.set_expected_len(current.expected_len())?;
+            reopened.add_observer(Arc::new(Forward(Arc::clone(&self.observers))));
             // Readers holding the old one keep a valid (renamed) mapping until they drop it.
             *self.inner.write() = reopened;
-            drop(observer);
         }
         Ok(())
     }
@@ -391,18 +417,19 @@ impl<R: ResourceExt> ResourceExt for AtomicChunked<R> {
         if let Some(held) = claim.take() {
             held.abandon();
         }
+        self.observers.clear();
     }
 
     fn path(&self) -> Option<&Path> {
         Some(&self.canonical)
     }
 
-    fn set_observer(&self, observer: Option<Arc<dyn AvailabilityObserver>>) {
-        // Under the lock, so a concurrent call cannot leave the current
-        // resource with an observer other than the one kept here.
-        let mut kept = self.observer.lock();
-        self.current().set_observer(observer.clone());
-        *kept = observer;
+    fn add_observer(&self, observer: Arc<dyn AvailabilityObserver>) -> ObserverId {
+        self.observers.add(observer)
+    }
+
+    fn remove_observer(&self, id: ObserverId) -> bool {
+        self.observers.remove(id)
     }
 
     forward_resource_ext!(current);

@@ -31,9 +31,9 @@ mod windows;
 use windows as imp;
 
 pub(crate) use imp::{
-    copy_owner_and_mode, create_new, data_ranges, effective_uid, file_len, guarded, make_sparse,
-    open_regular, owner_and_links, punch_hole, read_at, sync_dir, write_all_at, EEXIST, EIO,
-    EISDIR, EMLINK, ENODEV, ENOENT,
+    copy_owner_and_mode, create_new, data_ranges, effective_uid, errno_name, file_len, guarded,
+    make_sparse, open_regular, owner_and_links, punch_hole, read_at, sync_dir, write_all_at,
+    EEXIST, EIO, EISDIR, EMLINK, ENODEV, ENOENT,
 };
 
 use crate::error::refusal;

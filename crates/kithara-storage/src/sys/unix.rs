@@ -20,6 +20,44 @@ pub(crate) const EISDIR: i32 = libc::EISDIR;
 pub(crate) const ENODEV: i32 = libc::ENODEV;
 pub(crate) const EMLINK: i32 = libc::EMLINK;
 
+/// The POSIX name of OS error `errno`, for the errors file storage meets.
+pub(crate) fn errno_name(errno: i32) -> Option<&'static str> {
+    Some(match errno {
+        libc::ENOENT => "ENOENT",
+        libc::EACCES => "EACCES",
+        libc::EPERM => "EPERM",
+        libc::EEXIST => "EEXIST",
+        libc::ENOSPC => "ENOSPC",
+        libc::EDQUOT => "EDQUOT",
+        libc::EFBIG => "EFBIG",
+        libc::ENOMEM => "ENOMEM",
+        libc::EISDIR => "EISDIR",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EROFS => "EROFS",
+        libc::EIO => "EIO",
+        libc::EBUSY => "EBUSY",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EXDEV => "EXDEV",
+        libc::EMLINK => "EMLINK",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ELOOP => "ELOOP",
+        libc::ESPIPE => "ESPIPE",
+        libc::ENODEV => "ENODEV",
+        libc::ENXIO => "ENXIO",
+        libc::EINVAL => "EINVAL",
+        libc::EINTR => "EINTR",
+        libc::EAGAIN => "EAGAIN",
+        libc::EBADF => "EBADF",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::EOVERFLOW => "EOVERFLOW",
+        libc::ENOTSUP => "ENOTSUP",
+        libc::ENOSYS => "ENOSYS",
+        libc::ESTALE => "ESTALE",
+        _ => return None,
+    })
+}
+
 pub(super) fn query_page_size() -> u64 {
     #[allow(unsafe_code)]
     // SAFETY: sysconf reads a constant of the process; no memory is passed.

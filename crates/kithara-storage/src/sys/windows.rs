@@ -41,6 +41,12 @@ pub(crate) const EISDIR: i32 = 21;
 pub(crate) const ENODEV: i32 = 19;
 pub(crate) const EMLINK: i32 = 31;
 
+/// The POSIX name of OS error `code`: Windows error numbers are not POSIX
+/// ones, so the caller names the error by its kind instead.
+pub(crate) fn errno_name(_code: i32) -> Option<&'static str> {
+    None
+}
+
 const ERROR_MORE_DATA: i32 = 234;
 
 pub(super) fn query_page_size() -> u64 {

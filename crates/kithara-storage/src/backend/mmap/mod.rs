@@ -179,8 +179,8 @@ pub struct MmapDriver {
     /// Counts generation swaps, so a checkpoint snapshot taken before one is
     /// never recorded for the file after it.
     epoch: AtomicU64,
-    /// Serializes record writes; holds the metadata carried in the record.
-    record: Mutex<BTreeMap<String, String>>,
+    /// Serializes record writes.
+    record: Mutex<()>,
 }
 
 impl std::fmt::Debug for MmapDriver {
@@ -289,7 +289,6 @@ fn is_eio(e: &StorageError) -> bool {
 struct Existing {
     init: DriverState,
     writable: bool,
-    meta: BTreeMap<String, String>,
 }
 
 fn open_existing(
@@ -313,7 +312,6 @@ fn open_existing(
         return Some(Existing {
             init,
             writable: false,
-            meta: BTreeMap::new(),
         });
     }
     match record::load(path, file, len) {
@@ -321,11 +319,8 @@ fn open_existing(
             let writable = rec.final_len.is_none() && mode != OpenMode::ReadOnly;
             init.available = rec.available;
             init.final_len = rec.final_len;
-            Some(Existing {
-                init,
-                writable,
-                meta: rec.meta,
-            })
+            init.meta = rec.meta;
+            Some(Existing { init, writable })
         }
         // An empty file without a record holds nothing to lose: new, or
         // (read-only) committed and empty as without a record.
@@ -337,7 +332,6 @@ fn open_existing(
             Some(Existing {
                 init,
                 writable: false,
-                meta: BTreeMap::new(),
             })
         }
         Err(why) => {
@@ -346,7 +340,6 @@ fn open_existing(
             Some(Existing {
                 init,
                 writable: mode != OpenMode::ReadOnly,
-                meta: BTreeMap::new(),
             })
         }
     }
@@ -393,7 +386,6 @@ impl MmapDriver {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(StorageError::io(e, "stat", Some(path))),
         };
-        let mut meta = BTreeMap::new();
         let mut reuse = None;
         if exists {
             let (file, stat) = match open_existing_file(&path, false) {
@@ -403,14 +395,13 @@ impl MmapDriver {
             let existing_len = stat.len();
             match open_existing(&file, &path, existing_len, mode, persist_ranges) {
                 Some(existing) => {
-                    meta = existing.meta;
                     let file = if existing.writable {
                         reopen_writable(&file, &path)?
                     } else {
                         file
                     };
                     let main = MappedFile::open(file, &path, existing.writable)?;
-                    let driver = Self::new(path, mode, persist_ranges, Some(main), meta);
+                    let driver = Self::new(path, mode, persist_ranges, Some(main));
                     driver.written_end.store(existing_len, Ordering::Relaxed);
                     return Ok(Some((driver, existing.init)));
                 }
@@ -424,10 +415,7 @@ impl MmapDriver {
                 final_len: Some(0),
                 ..DriverState::default()
             };
-            return Ok(Some((
-                Self::new(path, mode, persist_ranges, None, meta),
-                init,
-            )));
+            return Ok(Some((Self::new(path, mode, persist_ranges, None), init)));
         }
         let (file, made) = match reuse {
             Some(file) => (file, Made::Grown),
@@ -458,7 +446,7 @@ impl MmapDriver {
             ..DriverState::default()
         };
         Ok(Some((
-            Self::new(path, mode, persist_ranges, Some(main), meta),
+            Self::new(path, mode, persist_ranges, Some(main)),
             init,
         )))
     }
@@ -480,13 +468,7 @@ impl MmapDriver {
             reopen_on_write: true,
             ..DriverState::default()
         };
-        let driver = Self::new(
-            path,
-            OpenMode::ReadWrite,
-            false,
-            Some(main),
-            BTreeMap::new(),
-        );
+        let driver = Self::new(path, OpenMode::ReadWrite, false, Some(main));
         Ok((driver, init))
     }
 
@@ -511,18 +493,12 @@ impl MmapDriver {
             read_only,
             ..DriverState::default()
         };
-        let driver = Self::new(path, mode, false, Some(main), BTreeMap::new());
+        let driver = Self::new(path, mode, false, Some(main));
         driver.written_end.store(len, Ordering::Relaxed);
         Ok((driver, init))
     }
 
-    fn new(
-        path: PathBuf,
-        mode: OpenMode,
-        persist: bool,
-        main: Option<MappedFile>,
-        meta: BTreeMap<String, String>,
-    ) -> Self {
+    fn new(path: PathBuf, mode: OpenMode, persist: bool, main: Option<MappedFile>) -> Self {
         Self {
             path,
             mode,
@@ -536,7 +512,7 @@ impl MmapDriver {
             unpersisted: AtomicU64::new(0),
             written_end: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
-            record: Mutex::new(meta),
+            record: Mutex::new(()),
         }
     }
 }
@@ -954,11 +930,12 @@ impl DriverIo for MmapDriver {
         ranges: &RangeSet<u64>,
         committed: Option<u64>,
         epoch: u64,
+        meta: &BTreeMap<String, String>,
     ) -> StorageResult<()> {
         if !self.persist {
             return Ok(());
         }
-        let meta = self.record.lock();
+        let _serial = self.record.lock();
         let (file, record) = {
             let f = self.files.read();
             if epoch != self.epoch.load(Ordering::Acquire) {
