@@ -22,6 +22,7 @@ export const STORAGE_ERROR_CODES = [
   'ERR_STORAGE_CLOSED',
   'ERR_STORAGE_TIMEOUT',
   'ERR_STORAGE_TMP_CLAIMED',
+  'ERR_STORAGE_LOCKED',
   'ERR_STORAGE_UNSUPPORTED',
 ] as const
 
@@ -36,7 +37,7 @@ export interface StorageErrorDetails {
   errno?: number
   /** The system call that failed (`ERR_STORAGE_IO`). */
   syscall?: string
-  /** The file involved (`ERR_STORAGE_IO`, `ERR_STORAGE_TMP_CLAIMED`). */
+  /** The file involved (`ERR_STORAGE_IO`, `ERR_STORAGE_TMP_CLAIMED`, `ERR_STORAGE_LOCKED`). */
   path?: string
   /** Why the resource was failed (`ERR_STORAGE_FAILED`). */
   reason?: string

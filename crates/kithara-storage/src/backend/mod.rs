@@ -1,6 +1,7 @@
 #![deny(unsafe_code)]
 //! Backends: the generic [`Resource`] state machine and the drivers it runs on.
 
+mod follow;
 mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 mod mmap;
@@ -12,6 +13,8 @@ use std::path::Path;
 
 use rangemap::RangeSet;
 
+pub use follow::Feed;
+pub(crate) use follow::{Published, Source};
 pub use memory::{MemDriver, MemOptions, MemResource};
 #[cfg(not(target_arch = "wasm32"))]
 pub use mmap::{MmapDriver, MmapOptions, MmapResource};
@@ -151,4 +154,7 @@ pub struct DriverState {
     pub reopen_on_write: bool,
     /// Why less was recovered than the storage seemed to hold.
     pub recovery: Recovery,
+    /// Set for a follower: the storage is written by another process, and
+    /// the resource learns its ranges and commit from this feed.
+    pub feed: Option<Feed>,
 }

@@ -45,7 +45,7 @@ impl From<&StorageError> for ErrorDetails {
                 details.syscall = Some(syscall);
                 details.path = path.as_ref().map(|p| p.to_string_lossy().into_owned());
             }
-            StorageError::TmpClaimed(path) => {
+            StorageError::TmpClaimed(path) | StorageError::Locked { path } => {
                 details.path = Some(path.to_string_lossy().into_owned());
             }
             StorageError::Failed(reason) => details.reason = Some(reason.clone()),

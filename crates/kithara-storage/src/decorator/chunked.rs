@@ -8,7 +8,7 @@
 //! next writer reclaims it.
 
 use std::{
-    fs::{self, File, OpenOptions, TryLockError},
+    fs::{self, File, OpenOptions},
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -16,7 +16,7 @@ use std::{
 use parking_lot::{Mutex, RwLock};
 
 use crate::{
-    error::IoContext, ext::forward_resource_ext, AvailabilityObserver, CancellationToken,
+    error::IoContext, ext::forward_resource_ext, sys, AvailabilityObserver, CancellationToken,
     MmapOptions, MmapResource, OpenMode, Resource, ResourceExt, StorageError, StorageResult,
 };
 
@@ -86,14 +86,10 @@ fn claim(tmp: &Path) -> StorageResult<Claim> {
             .truncate(false)
             .open(tmp)
             .ctx("open", tmp)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(StorageError::TmpClaimed(tmp.to_path_buf()))
-            }
-            Err(TryLockError::Error(e)) => {
-                return Err(StorageError::io(e, "flock", Some(tmp.to_path_buf())))
-            }
+        // The same lock every writer takes (`MmapResource` sees the claim as
+        // its writer's lock: `MmapOptions::claimed`).
+        if !sys::try_lock(&lock).ctx("flock", tmp)? {
+            return Err(StorageError::TmpClaimed(tmp.to_path_buf()));
         }
         // A committing writer may have renamed the file we locked away from
         // the temp path between our open and our lock: then it is not the temp.
@@ -211,6 +207,8 @@ impl AtomicChunked<MmapResource> {
             let mut o = template.clone();
             o.path = path.to_path_buf();
             o.persist_ranges = false;
+            // The claim on the temp is its writer's lock.
+            o.claimed = intent == OpenIntent::Fresh;
             o.mode = match intent {
                 OpenIntent::Fresh => OpenMode::ReadWrite,
                 OpenIntent::Reopen if template.mode == OpenMode::ReadOnly => OpenMode::ReadOnly,

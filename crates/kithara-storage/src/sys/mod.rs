@@ -11,7 +11,11 @@
 //! - [`FileId`]: which file a handle or a path refers to;
 //! - [`page_size`], and [`guarded`], the scoped SIGBUS guard around copies to
 //!   and from a mapping;
-//! - [`create_new`]: the exclusive, no-follow open used for temp files.
+//! - [`create_new`]: the exclusive, no-follow open used for temp files;
+//! - [`try_lock`]: the one-writer lock of a data file, and [`boot_id`]:
+//!   which boot of the machine this is (the live region is only trusted
+//!   within one);
+//! - [`wake`]: waking threads of other processes waiting on shared memory.
 
 use std::{fs::File, io, ops::Range, path::Path, sync::OnceLock};
 
@@ -25,9 +29,11 @@ use unix as imp;
 mod windows;
 #[cfg(windows)]
 use windows as imp;
+pub(crate) mod wake;
 
 pub(crate) use imp::{
-    create_new, data_ranges, guarded, make_sparse, punch_hole, read_at, write_all_at, EIO, EISDIR,
+    create_new, data_ranges, guarded, make_sparse, open_no_follow, punch_hole, read_at, same_boot,
+    try_lock, write_all_at, EIO, EISDIR,
 };
 
 /// The size of a memory page, which is also the unit in which the file
@@ -78,6 +84,39 @@ pub(crate) fn file_id(file: &File) -> io::Result<FileId> {
 /// The identity of the file now at `path` (symlinks followed, as `open` does).
 pub(crate) fn path_id(path: &Path) -> io::Result<FileId> {
     imp::path_id(path)
+}
+
+/// Which boot of the machine this is, as a number that changes at every
+/// boot (Linux `boot_id`, macOS `kern.bootsessionuuid`, Windows the boot
+/// time); `None` where the OS does not say. Compare two with [`same_boot`].
+pub(crate) fn boot_id() -> Option<u128> {
+    #[cfg(feature = "test-hooks")]
+    if let Some(id) = *hooks::BOOT_ID.lock() {
+        return Some(id);
+    }
+    static BOOT: OnceLock<Option<u128>> = OnceLock::new();
+    *BOOT.get_or_init(imp::query_boot_id)
+}
+
+/// Parses the 32 hex digits of a UUID (dashes and whitespace ignored).
+#[cfg_attr(windows, allow(dead_code))]
+fn parse_uuid(text: &str) -> Option<u128> {
+    let hex: String = text.chars().filter(char::is_ascii_hexdigit).collect();
+    (hex.len() == 32).then(|| u128::from_str_radix(&hex, 16).ok())?
+}
+
+/// Hooks for this crate's integration tests.
+#[cfg(feature = "test-hooks")]
+pub mod hooks {
+    use parking_lot::Mutex;
+
+    pub(super) static BOOT_ID: Mutex<Option<u128>> = Mutex::new(None);
+
+    /// Makes this process believe it runs in the boot `id` (`None`: the
+    /// real one), to test what survives a reboot.
+    pub fn set_boot_id(id: Option<u128>) {
+        *BOOT_ID.lock() = id;
+    }
 }
 
 /// Birth time of a file, from what std knows (`statx` on Linux).

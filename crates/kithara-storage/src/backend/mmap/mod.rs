@@ -51,9 +51,33 @@
 //! machinery for a whole new content: written and optionally fsynced beside
 //! the file, renamed over it, never a mix. An `AtomicChunked` built on this
 //! driver can reuse it by starting every resource in a new generation.
+//!
+//! # Several processes
+//!
+//! - **One writer.** A handle that can write (a new or active file in
+//!   `Auto`, any file in `ReadWrite`, and an `Auto` handle of a committed
+//!   file once it reactivates) holds the file's writer lock for its life
+//!   (`lock.rs`); another gets [`StorageError::Locked`]. The lock moves to
+//!   each new generation before it is renamed over the path.
+//! - **Publishing.** With persisted ranges, the writer of an in-progress file
+//!   (its first generation: a rewrite is invisible until its commit anyway)
+//!   publishes each write to `<path>.live` right after its bytes are in the
+//!   file, and the commit after it is done (`live.rs`).
+//! - **Followers.** A handle that opens an in-progress file with persisted
+//!   ranges in `ReadOnly`, or in `Auto` while a writer holds the lock, is a
+//!   follower: read-only, its ranges and commit come from the live region
+//!   (`Feed`, see `backend::follow`). It reads with `pread`, never through a
+//!   mapping (the file grows and may be truncated at the commit under it, and
+//!   Windows would refuse that truncation while a mapping exists).
+//! - **Takeover.** A writer that opens an in-progress file merges the record
+//!   with the live region, when that region is believable (same file, same
+//!   boot), so what a writer killed before its next checkpoint wrote is not
+//!   lost, then restarts the region with what it has.
 #![deny(unsafe_code)]
 
 mod file;
+mod live;
+mod lock;
 
 use std::{
     collections::BTreeMap,
@@ -65,10 +89,14 @@ use std::{
 use parking_lot::{Mutex, RwLock};
 use rangemap::RangeSet;
 
-use self::file::MappedFile;
+use self::{
+    file::MappedFile,
+    live::{Publisher, Subscriber},
+    lock::{Acquired, WriterLock},
+};
 use super::{
     record::{self, Record},
-    Driver, DriverIo, DriverState, Resource,
+    Driver, DriverIo, DriverState, Feed, Resource,
 };
 use crate::{
     error::IoContext,
@@ -110,7 +138,15 @@ pub struct MmapOptions {
     /// reopens active with exactly the ranges it had. A non-empty file without
     /// a valid record for it then opens active with nothing present (see
     /// [`Recovery`]).
+    ///
+    /// It also makes the file followable from other processes: the writer
+    /// publishes every write to `<path>.live`, and a handle that opens the
+    /// in-progress file read-only (or in `Auto` while a writer holds it)
+    /// follows it live. See [`ResourceExt::is_follower`](crate::ResourceExt::is_follower).
     pub persist_ranges: bool,
+    /// The caller holds the writer's lock of this file already
+    /// (`AtomicChunked`'s claim on its temp): do not take it again.
+    pub(crate) claimed: bool,
 }
 
 impl MmapOptions {
@@ -121,6 +157,7 @@ impl MmapOptions {
             initial_len: None,
             mode: OpenMode::Auto,
             persist_ranges: false,
+            claimed: false,
         }
     }
 }
@@ -152,6 +189,10 @@ struct Files {
     closed: bool,
     /// The file was truncated under the mapping by someone else.
     damaged: bool,
+    /// The writer's lock on the file at the path, while this handle may write.
+    lock: Option<WriterLock>,
+    /// A follower's file, read with `pread` (`main` is `None`).
+    followed: Option<File>,
 }
 
 impl Files {
@@ -178,6 +219,11 @@ pub struct MmapDriver {
     epoch: AtomicU64,
     /// Serializes record writes; holds the metadata carried in the record.
     record: Mutex<BTreeMap<String, String>>,
+    /// The writer's live region, while the first generation is written.
+    /// Lock order: after `files`.
+    live: Mutex<Option<Publisher>>,
+    /// The lock is the caller's (`MmapOptions::claimed`).
+    claimed: bool,
 }
 
 impl std::fmt::Debug for MmapDriver {
@@ -286,103 +332,320 @@ fn open_existing(
     }
 }
 
-impl Driver for MmapDriver {
-    type Options = MmapOptions;
+/// How many times an open starts over when the file changed under it (a
+/// writer committed, or the file was created or replaced, meanwhile).
+const OPEN_ATTEMPTS: usize = 8;
 
-    fn open(opts: MmapOptions) -> StorageResult<(Self, DriverState)> {
-        let MmapOptions {
-            path,
-            initial_len,
-            mode,
-            persist_ranges,
-        } = opts;
-        let existing_len = match fs::metadata(&path) {
+/// What one open of the data file produced.
+struct Opened {
+    init: DriverState,
+    main: Option<MappedFile>,
+    lock: Option<WriterLock>,
+    live: Option<Publisher>,
+    followed: Option<File>,
+    meta: BTreeMap<String, String>,
+    /// The file was created by this open.
+    created: bool,
+}
+
+impl Opened {
+    fn new(init: DriverState, main: Option<MappedFile>) -> Self {
+        Self {
+            init,
+            main,
+            lock: None,
+            live: None,
+            followed: None,
+            meta: BTreeMap::new(),
+            created: false,
+        }
+    }
+}
+
+/// Takes the writer's lock on `file` (open at `path`) unless the caller
+/// holds it. `Ok(None)`: the file at the path changed, start over.
+fn lock_writer(path: &Path, file: &File, claimed: bool) -> StorageResult<Option<Locking>> {
+    if claimed {
+        return Ok(Some(Locking::Claimed));
+    }
+    match WriterLock::try_acquire(path, file)? {
+        Acquired::Held(lock) => Ok(Some(Locking::Held(lock))),
+        Acquired::Busy => Ok(Some(Locking::Busy)),
+        Acquired::Replaced => Ok(None),
+    }
+}
+
+/// The outcome of [`lock_writer`].
+enum Locking {
+    Held(WriterLock),
+    /// The caller's (`MmapOptions::claimed`).
+    Claimed,
+    Busy,
+}
+
+impl Locking {
+    fn into_lock(self) -> Option<WriterLock> {
+        match self {
+            Self::Held(lock) => Some(lock),
+            Self::Claimed | Self::Busy => None,
+        }
+    }
+}
+
+fn locked(path: &Path) -> StorageError {
+    StorageError::Locked {
+        path: path.to_path_buf(),
+    }
+}
+
+impl MmapDriver {
+    /// One attempt at opening; `Ok(None)` to start over.
+    fn open_once(opts: &MmapOptions) -> StorageResult<Option<Opened>> {
+        let path = &opts.path;
+        let existing_len = match fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(StorageError::io(
                     std::io::Error::from_raw_os_error(EISDIR),
                     "open",
-                    Some(path),
+                    Some(path.clone()),
                 ))
             }
             Ok(meta) => Some(meta.len()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(StorageError::io(e, "stat", Some(path))),
+            Err(e) => return Err(StorageError::io(e, "stat", Some(path.clone()))),
         };
-        let mut meta = BTreeMap::new();
-        let opened = match existing_len {
-            None => None,
-            Some(len) => {
-                let file = open_file(&path, false, false)?;
-                open_existing(&file, &path, len, mode, persist_ranges).map(|e| (e, file))
-            }
-        };
-        let (init, main) = match opened {
-            Some((existing, file)) => {
-                meta = existing.meta;
-                let file = if existing.writable {
-                    let rw = open_file(&path, true, false)?;
-                    // The ranges were loaded for `file`: they must be this one's.
-                    let same = matches!(
-                        (sys::file_id(&file), sys::file_id(&rw)),
-                        (Ok(a), Ok(b)) if a.same_file(&b)
-                    );
-                    if !same {
-                        return Err(StorageError::io(
-                            std::io::Error::other("the file was replaced while it was opened"),
-                            "open",
-                            Some(path),
-                        ));
-                    }
-                    rw
-                } else {
-                    file
-                };
-                let main = MappedFile::open(file, &path, existing.writable)?;
-                (existing.init, Some(main))
-            }
-            None if mode == OpenMode::ReadOnly => {
+        let Some(len) = existing_len else {
+            if opts.mode == OpenMode::ReadOnly {
                 let init = DriverState {
                     read_only: true,
                     final_len: Some(0),
                     ..DriverState::default()
                 };
-                (init, None)
+                return Ok(Some(Opened::new(init, None)));
             }
-            None => {
-                // Missing or empty: create it active.
-                let init = DriverState {
-                    reopen_on_write: mode == OpenMode::ReadWrite,
-                    ..DriverState::default()
-                };
-                let file = open_file(&path, true, true)?;
-                let main =
-                    MappedFile::create(file, &path, initial_len.unwrap_or(DEFAULT_INITIAL_LEN))?;
-                if persist_ranges {
-                    // An empty record bound to this file: if we die before the
-                    // first checkpoint, the reopen claims nothing.
-                    record::store(&path, main.file(), &Record::default())?;
+            return Self::create(opts);
+        };
+        let file = open_file(path, false, false)?;
+        let Some(existing) = open_existing(&file, path, len, opts.mode, opts.persist_ranges) else {
+            return Self::create(opts);
+        };
+        if existing.writable {
+            return Self::open_writer(opts, &file);
+        }
+        let in_progress = existing.init.final_len.is_none();
+        if opts.persist_ranges && in_progress {
+            // Read-only on a file being written: follow its writer.
+            return Self::follow(opts, file, len);
+        }
+        let mut opened = Opened::new(existing.init, None);
+        if opts.mode == OpenMode::ReadWrite {
+            // A committed file that writes reopen: its writer holds the lock.
+            match lock_writer(path, &file, opts.claimed)? {
+                None => return Ok(None),
+                Some(Locking::Busy) => return Err(locked(path)),
+                Some(locking) => opened.lock = locking.into_lock(),
+            }
+        }
+        opened.main = Some(MappedFile::open(file, path, false)?);
+        opened.meta = existing.meta;
+        Ok(Some(opened))
+    }
+
+    /// A missing (or empty) file: create it, lock it, start it active.
+    fn create(opts: &MmapOptions) -> StorageResult<Option<Opened>> {
+        let path = &opts.path;
+        let file = open_file(path, true, true)?;
+        let lock = match lock_writer(path, &file, opts.claimed)? {
+            None => return Ok(None),
+            // Someone else created it at the same moment and writes it: as
+            // for any file with a writer, follow it or give way.
+            Some(Locking::Busy) if opts.mode == OpenMode::Auto && opts.persist_ranges => {
+                return Ok(None)
+            }
+            Some(Locking::Busy) => return Err(locked(path)),
+            Some(locking) => locking.into_lock(),
+        };
+        if file.metadata().ctx("fstat", path)?.len() > 0 {
+            // Written (and let go) by someone else since we looked.
+            return Ok(None);
+        }
+        let init = DriverState {
+            reopen_on_write: opts.mode == OpenMode::ReadWrite,
+            ..DriverState::default()
+        };
+        let main = MappedFile::create(file, path, opts.initial_len.unwrap_or(DEFAULT_INITIAL_LEN))?;
+        let mut opened = Opened::new(init, None);
+        if opts.persist_ranges {
+            // An empty record bound to this file: if we die before the
+            // first checkpoint, the reopen claims nothing.
+            record::store(path, main.file(), &Record::default())?;
+            let id = sys::file_id(main.file()).ctx("fstat", path)?;
+            let (mut live, _) = Publisher::open(path, &id, 0)?;
+            live.start(&id, &RangeSet::new())?;
+            opened.live = Some(live);
+        }
+        opened.main = Some(main);
+        opened.lock = lock;
+        opened.created = true;
+        Ok(Some(opened))
+    }
+
+    /// An existing file to write: lock it, read its state again under the
+    /// lock (a writer that just let go may have changed it), and resume it
+    /// from its record and its live region.
+    fn open_writer(opts: &MmapOptions, seen: &File) -> StorageResult<Option<Opened>> {
+        let path = &opts.path;
+        let file = open_file(path, true, false)?;
+        // The state was read from `seen`: it must be this file's.
+        let same = matches!(
+            (sys::file_id(seen), sys::file_id(&file)),
+            (Ok(a), Ok(b)) if a.same_file(&b)
+        );
+        if !same {
+            return Ok(None);
+        }
+        let lock = match lock_writer(path, &file, opts.claimed)? {
+            None => return Ok(None),
+            Some(Locking::Busy) if opts.mode == OpenMode::Auto && opts.persist_ranges => {
+                let len = file.metadata().ctx("fstat", path)?.len();
+                return Self::follow(opts, file, len);
+            }
+            Some(Locking::Busy) => return Err(locked(path)),
+            Some(locking) => locking.into_lock(),
+        };
+        let len = file.metadata().ctx("fstat", path)?.len();
+        let existing = open_existing(&file, path, len, opts.mode, opts.persist_ranges);
+        let Some(Existing {
+            mut init,
+            writable: true,
+            meta,
+        }) = existing
+        else {
+            // Committed or emptied meanwhile: start over, as for any such file.
+            return Ok(None);
+        };
+        let mut opened = Opened::new(DriverState::default(), None);
+        if opts.persist_ranges {
+            let id = sys::file_id(&file).ctx("fstat", path)?;
+            let (mut live, left) = Publisher::open(path, &id, len)?;
+            if let Some(left) = left {
+                // What the last writer published after its last checkpoint.
+                for range in left.ranges {
+                    init.available.insert(range);
                 }
-                (init, Some(main))
+                if left.final_len == Some(len) {
+                    // It committed and died before recording it: record it
+                    // (data first), so the commit outlives this boot too.
+                    init.final_len = Some(len);
+                    file.sync_data().ctx("fsync", path)?;
+                    let committed = Record {
+                        available: std::iter::once(0..len).filter(|r| !r.is_empty()).collect(),
+                        final_len: Some(len),
+                        meta: meta.clone(),
+                    };
+                    record::store(path, &file, &committed)?;
+                }
             }
+            if init.final_len.is_none() {
+                live.start(&id, &init.available)?;
+                opened.live = Some(live);
+            }
+        }
+        let writable = init.final_len.is_none();
+        if !writable && opts.mode != OpenMode::ReadWrite {
+            // Committed after all: no writer, no lock.
+            drop(lock);
+        } else {
+            opened.lock = lock;
+        }
+        opened.init = init;
+        opened.meta = meta;
+        opened.main = Some(MappedFile::open(file, path, writable)?);
+        Ok(Some(opened))
+    }
+
+    /// A follower of the in-progress file `file` (`len` bytes): read-only,
+    /// its ranges from the record and the live region, then from the feed.
+    fn follow(opts: &MmapOptions, file: File, len: u64) -> StorageResult<Option<Opened>> {
+        let path = &opts.path;
+        let id = sys::file_id(&file).ctx("fstat", path)?;
+        let (feed, left) = match Subscriber::open(path, id) {
+            Ok((sub, left)) => (Some(Feed::new(sub)), left),
+            // No region to follow (a directory we cannot write, a damaged
+            // region): a plain read-only view of what the record says.
+            Err(_) => (None, None),
+        };
+        // Read the record after the region: a writer that committed deletes
+        // the region only after recording the commit, so a follower that
+        // found no region (and made a blank one) sees the commit here.
+        let existing = open_existing(&file, path, len, OpenMode::ReadOnly, true);
+        let (mut init, meta) = match existing {
+            Some(e) => (e.init, e.meta),
+            None => (DriverState::default(), BTreeMap::new()),
+        };
+        init.read_only = true;
+        init.reopen_on_write = false;
+        if init.final_len.is_none() {
+            if let Some(left) = left {
+                for range in left.ranges {
+                    init.available.insert(range);
+                }
+                init.final_len = left.final_len;
+            }
+            init.feed = feed;
+        }
+        let mut opened = Opened::new(init, None);
+        opened.meta = meta;
+        opened.followed = Some(file);
+        Ok(Some(opened))
+    }
+}
+
+impl Driver for MmapDriver {
+    type Options = MmapOptions;
+
+    fn open(opts: MmapOptions) -> StorageResult<(Self, DriverState)> {
+        let mut opened = None;
+        for _ in 0..OPEN_ATTEMPTS {
+            opened = Self::open_once(&opts)?;
+            if opened.is_some() {
+                break;
+            }
+        }
+        let Some(opened) = opened else {
+            return Err(StorageError::io(
+                std::io::Error::other("the file kept changing while it was opened"),
+                "open",
+                Some(opts.path),
+            ));
         };
         // Existing bytes count as written: large writes over them are copies.
-        let written_end = existing_len.unwrap_or(0);
+        let written_end = if opened.created {
+            0
+        } else {
+            opened.main.as_ref().map_or(0, MappedFile::len)
+        };
+        let follower = opened.followed.is_some();
         let driver = Self {
-            path,
-            mode,
-            persist: persist_ranges,
+            path: opts.path,
+            mode: opts.mode,
+            persist: opts.persist_ranges && !follower,
             files: RwLock::new(Files {
-                main,
+                main: opened.main,
                 rewrite: None,
                 closed: false,
                 damaged: false,
+                lock: opened.lock,
+                followed: opened.followed,
             }),
             unpersisted: AtomicU64::new(0),
             written_end: AtomicU64::new(written_end),
             epoch: AtomicU64::new(0),
-            record: Mutex::new(meta),
+            record: Mutex::new(opened.meta),
+            live: Mutex::new(opened.live),
+            claimed: opts.claimed,
         };
-        Ok((driver, init))
+        Ok((driver, opened.init))
     }
 }
 
@@ -406,6 +669,39 @@ impl MmapDriver {
             main.unmap();
         }
         f.damaged = true;
+    }
+
+    /// Publishes `range` of the first generation, whose bytes are in the file
+    /// now, to other processes (with persisted ranges). A region that cannot
+    /// grow fails the write: nothing claims a range nobody could follow.
+    fn publish(&self, range: std::ops::Range<u64>) -> StorageResult<()> {
+        if !self.persist {
+            return Ok(());
+        }
+        match self.live.lock().as_mut() {
+            Some(live) => live.publish(range),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes the writer's lock before this handle first writes, if it has
+    /// not got it (an `Auto` handle that opened a committed file).
+    fn ensure_lock(&self, f: &mut Files) -> StorageResult<()> {
+        if self.claimed || f.lock.is_some() {
+            return Ok(());
+        }
+        let Some(main) = &f.main else {
+            return Ok(());
+        };
+        match WriterLock::try_acquire(&self.path, main.file())? {
+            Acquired::Held(lock) => {
+                f.lock = Some(lock);
+                Ok(())
+            }
+            // Busy, or our file is no longer at the path: either way the
+            // path has another writer now.
+            Acquired::Busy | Acquired::Replaced => Err(locked(&self.path)),
+        }
     }
 
     /// Bookkeeping after a successful write of `n` bytes at `offset`.
@@ -433,6 +729,7 @@ impl MmapDriver {
     /// Makes the next generation the committed file: sets its length,
     /// renames it over the data file, maps it read-only.
     fn swap_in(&self, f: &mut Files, final_len: u64) -> StorageResult<()> {
+        let locking = f.lock.is_some();
         let Some(next) = f.rewrite.as_mut().and_then(|rw| rw.next.as_mut()) else {
             return Ok(());
         };
@@ -442,9 +739,25 @@ impl MmapDriver {
         let Some(name) = next.name.take() else {
             return Err(StorageError::Closed);
         };
+        // The lock moves with the file: the new one is locked before it is
+        // at the path, the old one let go after.
+        let moved = if locking {
+            match WriterLock::for_temp(name.path(), next.file.file(), &self.path) {
+                Ok(lock) => Some(lock),
+                Err(e) => {
+                    next.name = Some(name);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         if let Err((e, name)) = name.persist(&self.path) {
             next.name = Some(name);
             return Err(e);
+        }
+        if moved.is_some() {
+            f.lock = moved;
         }
         let mut next = f
             .rewrite
@@ -483,6 +796,9 @@ impl DriverIo for MmapDriver {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> StorageResult<usize> {
         let f = self.files.read();
         self.check(&f, "read")?;
+        if let Some(file) = &f.followed {
+            return sys::read_at(file, buf, offset).ctx("read", &self.path);
+        }
         let read = match &f.rewrite {
             Some(rw) if offset < rw.base_len => {
                 // One generation per read: stop at the committed end.
@@ -530,7 +846,7 @@ impl DriverIo for MmapDriver {
                 if let Some(target) = f.write_target().filter(|t| end <= t.len()) {
                     target.write_file(offset, data)?;
                     self.note_written(offset, data.len());
-                    return Ok(());
+                    return self.publish(offset..end);
                 }
             }
         }
@@ -562,11 +878,15 @@ impl DriverIo for MmapDriver {
         };
         match result {
             Ok(()) => {
+                let first_generation = written.is_none();
                 if let Some(written) = written {
                     written.insert(offset..end);
                 }
                 drop(f);
                 self.note_written(offset, data.len());
+                if first_generation {
+                    self.publish(offset..end)?;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -611,6 +931,7 @@ impl DriverIo for MmapDriver {
                 if unchanged && keep {
                     f.rewrite = None;
                 } else {
+                    self.ensure_lock(&mut f)?;
                     // A new length is a new generation too: the committed
                     // file is never changed in place.
                     let next = self.create_next(final_len, "next")?;
@@ -634,6 +955,9 @@ impl DriverIo for MmapDriver {
                     main.set_len(final_len)?;
                 }
                 main.seal()?;
+                if let Some(live) = self.live.lock().as_mut() {
+                    live.commit(final_len);
+                }
             }
         }
         f.damaged = false;
@@ -646,6 +970,7 @@ impl DriverIo for MmapDriver {
         if f.closed {
             return Err(StorageError::Closed);
         }
+        self.ensure_lock(&mut f)?;
         if f.damaged {
             // Mapped afresh, at the file's current size.
             if let Some(main) = &mut f.main {
@@ -667,8 +992,9 @@ impl DriverIo for MmapDriver {
     fn replace(&self, data: &[u8], durable: bool) -> StorageResult<()> {
         let len = data.len() as u64;
         {
-            let f = self.files.read();
+            let mut f = self.files.write();
             self.check(&f, "write")?;
+            self.ensure_lock(&mut f)?;
         }
         // Written and synced outside the lock: nobody sees it until the swap.
         let mut next = self.create_next(len, "atomic")?;
@@ -696,6 +1022,10 @@ impl DriverIo for MmapDriver {
             f.rewrite = previous;
             return Err(e);
         }
+        if let Some(live) = self.live.lock().as_mut() {
+            // Followers of the file that was at the path learn it is gone.
+            live.replaced();
+        }
         f.damaged = false;
         self.written_end.store(len, Ordering::Relaxed);
         Ok(())
@@ -704,9 +1034,14 @@ impl DriverIo for MmapDriver {
     fn close(&self) {
         let mut f = self.files.write();
         f.main = None;
+        f.followed = None;
         // Deletes a next generation that was never committed.
         f.rewrite = None;
         f.closed = true;
+        // The region stays (followers and the next writer need it).
+        *self.live.lock() = None;
+        // Last: the next writer may start as soon as it is let go.
+        f.lock = None;
     }
 
     fn flush(&self) -> StorageResult<()> {
@@ -767,7 +1102,14 @@ impl DriverIo for MmapDriver {
             (std::sync::Arc::clone(main.file()), record)
         };
         self.unpersisted.store(0, Ordering::Relaxed);
-        record::store(&self.path, &file, &record).map(drop)
+        let stored = record::store(&self.path, &file, &record)?;
+        if stored && record.final_len.is_some() {
+            // The record says committed: nobody needs the live region now.
+            if let Some(live) = self.live.lock().take() {
+                live.retire();
+            }
+        }
+        Ok(())
     }
 
     fn checkpoint_due(&self) -> bool {
