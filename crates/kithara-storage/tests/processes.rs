@@ -360,3 +360,33 @@ fn a_failed_write_publishes_nothing() {
     assert_eq!(next.ranges(), vec![0..4096]);
     assert_claims_hold(&next);
 }
+
+/// Handles opening the same new file at once in `Auto` (as the workers of a
+/// cluster do): one writer, every other one a follower, none an error.
+#[test]
+fn simultaneous_auto_opens_of_a_new_file_give_one_writer_and_followers() {
+    let dir = TempDir::new().unwrap();
+    for round in 0..100 {
+        let path = dir.path().join(format!("dl-{round}.bin"));
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let opened: Vec<MmapResource> = (0..4)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    open(&path, OpenMode::Auto, true).unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        let writers: Vec<_> = opened.iter().filter(|r| !r.is_follower()).collect();
+        assert_eq!(writers.len(), 1, "round {round}");
+        writers[0].write_at(0, &pattern(0..100)).unwrap();
+        for r in &opened {
+            assert_eq!(r.status(), ResourceStatus::Active, "round {round}");
+            assert!(r.contains_range(0..100), "round {round}");
+        }
+    }
+}

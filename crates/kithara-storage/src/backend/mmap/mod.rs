@@ -460,7 +460,8 @@ impl MmapDriver {
             // Someone else created it at the same moment and writes it: as
             // for any file with a writer, follow it or give way.
             Some(Locking::Busy) if opts.mode == OpenMode::Auto && opts.persist_ranges => {
-                return Ok(None)
+                let len = file.metadata().ctx("fstat", path)?.len();
+                return Self::follow(opts, file, len);
             }
             Some(Locking::Busy) => return Err(locked(path)),
             Some(locking) => locking.into_lock(),
@@ -577,14 +578,27 @@ impl MmapDriver {
         };
         // Read the record after the region: a writer that committed deletes
         // the region only after recording the commit, so a follower that
-        // found no region (and made a blank one) sees the commit here.
-        let existing = open_existing(&file, path, len, OpenMode::ReadOnly, true);
-        let (mut init, meta) = match existing {
-            Some(e) => (e.init, e.meta),
-            None => (DriverState::default(), BTreeMap::new()),
+        // found no region (and made a blank one) sees the commit here. Only
+        // a record can make the file committed: without one the file is in
+        // progress (it has a writer, or a record said so a moment ago), even
+        // empty (its writer is creating it).
+        let mut init = DriverState {
+            read_only: true,
+            ..DriverState::default()
         };
-        init.read_only = true;
-        init.reopen_on_write = false;
+        let meta = match record::load(path, &file, len) {
+            Ok(rec) => {
+                init.available = rec.available;
+                init.final_len = rec.final_len;
+                rec.meta
+            }
+            Err(why) => {
+                if len > 0 {
+                    init.recovery = why;
+                }
+                BTreeMap::new()
+            }
+        };
         if init.final_len.is_none() {
             if let Some(left) = left {
                 for range in left.ranges {
