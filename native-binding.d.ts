@@ -102,6 +102,8 @@ export declare class Resource {
   close(): void
   /** Whether `close` was called. */
   isClosed(): boolean
+  /** Whether this resource follows a writer in another process (read-only). */
+  isFollower(): boolean
   /** The same underlying resource behind an `Atomic` decorator. */
   atomic(): Resource
   /**

@@ -135,6 +135,8 @@ export interface BackendResource {
   flush(): void
   close(): void
   isClosed(): boolean
+  /** Whether the resource follows a writer in another process (fixed at open). */
+  isFollower(): boolean
   /** The same underlying resource behind an `Atomic` decorator. */
   atomic(): BackendResource
   /** Registry id (weak), for `resourceFromShared` (in any worker thread on native). */

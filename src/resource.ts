@@ -362,6 +362,17 @@ export abstract class ResourceBase {
     this.call(this.setMetadata, () => this.native.updateMetadata(changes))
   }
 
+  /**
+   * Whether this resource follows a writer in another process: a file opened
+   * with `persistRanges: true` in `readOnly` mode (or in `auto` while another
+   * handle writes it) that another process is writing. A follower is
+   * read-only; its ranges, waits, streams and status follow that writer live.
+   * Fixed at open.
+   */
+  isFollower(): boolean {
+    return this.call(this.isFollower, () => this.native.isFollower())
+  }
+
   /** The backing file, or null in memory. */
   path(): string | null {
     return this.call(this.path, () => this.native.path()) ?? null

@@ -396,6 +396,12 @@ impl NodeResource {
         self.res.is_closed()
     }
 
+    /// Whether this resource follows a writer in another process (read-only).
+    #[napi]
+    pub fn is_follower(&self, env: Env) -> napi::Result<bool> {
+        Ok(self.res.resource().or_throw(&env)?.is_follower())
+    }
+
     /// The same underlying resource behind an `Atomic` decorator.
     #[napi]
     pub fn atomic(&self, env: Env) -> napi::Result<NodeResource> {

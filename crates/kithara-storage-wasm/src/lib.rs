@@ -650,6 +650,12 @@ impl WasmResource {
         self.res.as_ref().is_none_or(|r| r.is_closed())
     }
 
+    /// Whether this resource follows a writer in another process (never, in memory).
+    #[wasm_bindgen(js_name = isFollower)]
+    pub fn is_follower(&self) -> Result<bool, JsValue> {
+        Ok(self.resource()?.is_follower())
+    }
+
     /// The same underlying resource behind an `Atomic` decorator.
     pub fn atomic(&self) -> Result<WasmResource, JsValue> {
         Ok(Self::wrap(self.shared()?.atomic().or_throw()?))
