@@ -99,6 +99,47 @@ fn a_second_writer_in_this_process_is_locked_until_the_first_lets_go() {
     open(&plain, OpenMode::ReadWrite, false).unwrap();
 }
 
+/// A child forked while a writer holds the file shares the lock's open file
+/// description until it execs (a service spawning `ffprobe`, say) or exits:
+/// closing or dropping the writer must free the file at once all the same.
+#[cfg(unix)]
+#[test]
+fn a_forked_child_does_not_keep_a_closed_writers_lock() {
+    let dir = TempDir::new().unwrap();
+    for close in [true, false] {
+        let path = dir.path().join(format!("forked-{close}.bin"));
+        let first = writer(&path);
+        first.write_at(0, &pattern(0..10)).unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: the child only calls async-signal-safe functions (sleep,
+        // _exit) before it ends; the parent kills and reaps it below.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            #[allow(unsafe_code)]
+            // SAFETY: as above.
+            unsafe {
+                libc::sleep(30);
+                libc::_exit(0);
+            }
+        }
+        assert!(pid > 0, "fork failed");
+        if close {
+            first.close();
+        } else {
+            drop(first);
+        }
+        let next = open(&path, OpenMode::ReadWrite, true);
+        #[allow(unsafe_code)]
+        // SAFETY: `pid` is our child; waitpid with a null status pointer.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        let next = next.unwrap_or_else(|e| panic!("close={close}: {e:?}"));
+        assert!(next.contains_range(0..10));
+    }
+}
+
 #[test]
 fn a_writer_in_another_process_locks_the_file_until_it_exits_or_is_killed() {
     let dir = TempDir::new().unwrap();

@@ -352,6 +352,12 @@ pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
     }
 }
 
+/// Releases the lock [`try_lock`] took on `file`'s open file description,
+/// whichever descriptors still refer to it (a forked child's, say).
+pub(crate) fn unlock(file: &File) -> io::Result<()> {
+    file.unlock()
+}
+
 #[cfg(target_os = "linux")]
 pub(super) fn query_boot_id() -> Option<u128> {
     let text = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;

@@ -263,6 +263,13 @@ pub(crate) fn open_no_follow(path: &Path, write: bool) -> io::Result<File> {
         .open(path)
 }
 
+/// Releases the lock [`try_lock`] took: nothing to do before the handle
+/// closes, since handles this crate opens are not inherited by children.
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn unlock(_file: &File) -> io::Result<()> {
+    Ok(())
+}
+
 /// Takes an exclusive lock without waiting on one byte far past any data
 /// (`LockFileEx` at offset 2^63 - 1), not on the whole file: Windows locks
 /// are mandatory, and a lock on the data would fail the reads of followers

@@ -33,7 +33,18 @@ use crate::{error::IoContext, sys, StorageError, StorageResult};
 /// The exclusive lock of a writer on one data file; released on drop.
 #[derive(Debug)]
 pub(super) struct WriterLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for WriterLock {
+    /// Unlocks before the descriptor closes: a child process forked
+    /// meanwhile (by any thread of this process) shares the descriptor's
+    /// open file description until it execs, and would otherwise hold the
+    /// lock that long, refusing a writer that reopens the file right after
+    /// this close.
+    fn drop(&mut self) {
+        let _ = sys::unlock(&self.file);
+    }
 }
 
 /// What trying the lock found.
@@ -66,7 +77,7 @@ impl WriterLock {
         if !same(sys::path_id(path)) {
             return Ok(Acquired::Replaced);
         }
-        Ok(Acquired::Held(Self { _file: file }))
+        Ok(Acquired::Held(Self { file }))
     }
 
     /// Locks `file`, a new generation created at `temp` that is about to be
