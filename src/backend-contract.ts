@@ -121,6 +121,7 @@ export interface BackendResource {
   status(): BackendStatus
   /** The final length once committed, else the expected length. */
   len(): number | null | undefined
+  isEmpty(): boolean
   expectedLen(): number | null | undefined
   /** Null clears it. */
   setExpectedLen(len: number | null): void

@@ -326,8 +326,7 @@ export abstract class ResourceBase {
 
   /** Committed with length 0. */
   isEmpty(): boolean {
-    // len() also answers an expected length: only a committed 0 is empty.
-    return this.call(this.isEmpty, () => this.native.len() === 0 && this.native.status().kind === 'committed')
+    return this.call(this.isEmpty, () => this.native.isEmpty())
   }
 
   /**

@@ -559,6 +559,12 @@ impl WasmResource {
         Ok(self.resource()?.known_len().map(to_f64))
     }
 
+    /// Whether the final length is known to be 0.
+    #[wasm_bindgen(js_name = isEmpty)]
+    pub fn is_empty(&self) -> Result<bool, JsValue> {
+        Ok(self.resource()?.is_empty())
+    }
+
     /// The expected length, or undefined.
     #[wasm_bindgen(js_name = expectedLen)]
     pub fn expected_len(&self) -> Result<Option<f64>, JsValue> {

@@ -27,12 +27,6 @@ fn record_of(path: &Path) -> std::path::PathBuf {
     name.into()
 }
 
-fn live_of(path: &Path) -> std::path::PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".live");
-    name.into()
-}
-
 /// Deletes the live region beside `path`, as a reboot invalidates it: the
 /// tests here are about what the record alone proves (the region, which
 /// only holds within one boot, is tested in `processes.rs`).
@@ -350,9 +344,6 @@ fn an_unreadable_record_is_damaged_not_missing() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("dl.bin");
     partial(&path);
-    // Without the live region its writer left (which alone would vouch for
-    // the ranges it published in this boot): only the record speaks.
-    fs::remove_file(live_of(&path)).unwrap();
     fs::remove_file(record_of(&path)).unwrap();
     fs::create_dir(record_of(&path)).unwrap();
     let res = persisted(&path);

@@ -593,6 +593,10 @@ impl MmapDriver {
         if opts.persist_ranges {
             let id = sys::file_id(&file).ctx("fstat", path)?;
             let (mut live, left) = Publisher::open(path, &id, len)?;
+            // A record that could not be used makes the file start with
+            // nothing present (see `Recovery`); the region does not speak
+            // for it either.
+            let left = left.filter(|_| init.recovery == crate::Recovery::None);
             if let Some(left) = left {
                 // What the last writer published after its last checkpoint.
                 for range in left.ranges {
