@@ -79,6 +79,8 @@ export declare class Resource {
   status(): Status
   /** The final length once committed, else the expected length, else null. */
   len(): number | null
+  /** Whether the final length is known to be 0. */
+  isEmpty(): boolean
   /** The expected length, or null. */
   expectedLen(): number | null
   /** Sets (or with null clears) the expected length. */
