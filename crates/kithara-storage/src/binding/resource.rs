@@ -369,13 +369,23 @@ mod tests {
     #[test]
     fn an_abandoned_sync_wait_gives_up_and_is_withdrawn() {
         let res = mem(Flavor::Plain);
-        let mut asked = 0;
-        let mut abandon = || {
-            asked += 1;
-            asked == 3
-        };
-        let every = Duration::from_millis(1);
-        let got = res.wait_sync_or_abandon(0..1, None, every, &mut abandon);
+        // On another thread, bounded: a check that never ends the wait fails
+        // this test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = Arc::clone(&res);
+        std::thread::spawn(move || {
+            let mut asked = 0;
+            let mut abandon = || {
+                asked += 1;
+                asked == 3
+            };
+            let every = Duration::from_millis(1);
+            let got = waiter.wait_sync_or_abandon(0..1, None, every, &mut abandon);
+            let _ = tx.send((got, asked));
+        });
+        let (got, asked) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an abandoned wait never returned");
         assert!(matches!(got, Err(StorageError::Cancelled)), "{got:?}");
         assert_eq!(asked, 3);
         // A write still wakes such a wait at once, and is what decides it.
