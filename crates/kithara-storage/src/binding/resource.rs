@@ -404,6 +404,37 @@ mod tests {
     }
 
     #[test]
+    fn a_blocked_sync_wait_sleeps_between_its_abandon_checks() {
+        // Checked every 5 ms while a write comes 100 ms later: about 20
+        // checks, never a busy loop (at most one per elapsed period, plus
+        // the first and the last).
+        let res = mem(Flavor::Plain);
+        let writer = {
+            let handle = res.share();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                let r = RESOURCES.lookup(handle).unwrap();
+                r.resource().unwrap().write_at(0, b"a").unwrap();
+            })
+        };
+        let every = Duration::from_millis(5);
+        let mut asked = 0u32;
+        let started = std::time::Instant::now();
+        let got = res.wait_sync_or_abandon(0..1, None, every, &mut || {
+            asked += 1;
+            false
+        });
+        let periods = started.elapsed().as_millis() / every.as_millis();
+        assert_eq!(got.unwrap(), WaitOutcome::Ready);
+        assert!(asked >= 1, "never checked");
+        assert!(
+            u128::from(asked) <= periods + 2,
+            "{asked} checks in {periods} periods: a busy loop"
+        );
+        writer.join().unwrap();
+    }
+
+    #[test]
     fn a_timed_sync_wait_times_out() {
         let res = mem(Flavor::Plain);
         // On another thread, bounded: a timeout that never ends the wait
