@@ -366,14 +366,32 @@ mod tests {
         ));
     }
 
+    /// Runs `wait` on another thread, bounded: a wait that never ends fails
+    /// the test instead of hanging it.
+    fn bounded<T: Send + 'static>(wait: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(wait());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("a wait never ended")
+    }
+
+    /// Writes a byte at 0 of `res` from another thread after `after`.
+    fn write_later(res: &SharedResource, after: Duration) -> std::thread::JoinHandle<()> {
+        let handle = res.share();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            let r = RESOURCES.lookup(handle).unwrap();
+            r.resource().unwrap().write_at(0, b"a").unwrap();
+        })
+    }
+
     #[test]
     fn an_abandoned_sync_wait_gives_up_and_is_withdrawn() {
         let res = mem(Flavor::Plain);
-        // On another thread, bounded: a check that never ends the wait fails
-        // this test instead of hanging it.
-        let (tx, rx) = std::sync::mpsc::channel();
         let waiter = Arc::clone(&res);
-        std::thread::spawn(move || {
+        let (got, asked) = bounded(move || {
             let mut asked = 0;
             let mut abandon = || {
                 asked += 1;
@@ -381,24 +399,18 @@ mod tests {
             };
             let every = Duration::from_millis(1);
             let got = waiter.wait_sync_or_abandon(0..1, None, every, &mut abandon);
-            let _ = tx.send((got, asked));
+            (got, asked)
         });
-        let (got, asked) = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("an abandoned wait never returned");
         assert!(matches!(got, Err(StorageError::Cancelled)), "{got:?}");
         assert_eq!(asked, 3);
+        assert_eq!(res.pending_waiters().unwrap(), 0);
         // A write still wakes such a wait at once, and is what decides it.
         let res2 = mem(Flavor::Plain);
-        let writer = {
-            let handle = res2.share();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(20));
-                let r = RESOURCES.lookup(handle).unwrap();
-                r.resource().unwrap().write_at(0, b"a").unwrap();
-            })
-        };
-        let got = res2.wait_sync_or_abandon(0..1, None, Duration::from_secs(3600), &mut || false);
+        let writer = write_later(&res2, Duration::from_millis(20));
+        let waiter = Arc::clone(&res2);
+        let got = bounded(move || {
+            waiter.wait_sync_or_abandon(0..1, None, Duration::from_secs(3600), &mut || false)
+        });
         assert_eq!(got.unwrap(), WaitOutcome::Ready);
         writer.join().unwrap();
     }
@@ -409,22 +421,22 @@ mod tests {
         // checks, never a busy loop (at most one per elapsed period, plus
         // the first and the last).
         let res = mem(Flavor::Plain);
-        let writer = {
-            let handle = res.share();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(100));
-                let r = RESOURCES.lookup(handle).unwrap();
-                r.resource().unwrap().write_at(0, b"a").unwrap();
-            })
-        };
+        let writer = write_later(&res, Duration::from_millis(100));
         let every = Duration::from_millis(5);
-        let mut asked = 0u32;
-        let started = std::time::Instant::now();
-        let got = res.wait_sync_or_abandon(0..1, None, every, &mut || {
-            asked += 1;
-            false
+        let waiter = Arc::clone(&res);
+        let (got, asked, periods) = bounded(move || {
+            let mut asked = 0u32;
+            let started = std::time::Instant::now();
+            let got = waiter.wait_sync_or_abandon(0..1, None, every, &mut || {
+                asked += 1;
+                false
+            });
+            (
+                got,
+                asked,
+                started.elapsed().as_millis() / every.as_millis(),
+            )
         });
-        let periods = started.elapsed().as_millis() / every.as_millis();
         assert_eq!(got.unwrap(), WaitOutcome::Ready);
         assert!(asked >= 1, "never checked");
         assert!(
@@ -437,18 +449,15 @@ mod tests {
     #[test]
     fn a_timed_sync_wait_times_out() {
         let res = mem(Flavor::Plain);
-        // On another thread, bounded: a timeout that never ends the wait
-        // fails this test instead of hanging it.
-        let (tx, rx) = std::sync::mpsc::channel();
         let waiter = Arc::clone(&res);
-        std::thread::spawn(move || tx.send(waiter.wait_sync(0..1, Some(1.0))));
-        let waited = rx.recv_timeout(Duration::from_secs(10));
-        assert!(
-            matches!(waited, Ok(Err(StorageError::Timeout))),
-            "{waited:?}"
-        );
+        let waited = bounded(move || waiter.wait_sync(0..1, Some(1.0)));
+        assert!(matches!(waited, Err(StorageError::Timeout)), "{waited:?}");
         assert_eq!(res.pending_waiters().unwrap(), 0);
         res.resource().unwrap().write_at(0, b"a").unwrap();
-        assert_eq!(res.wait_sync(0..1, None).unwrap(), WaitOutcome::Ready);
+        let waiter = Arc::clone(&res);
+        assert_eq!(
+            bounded(move || waiter.wait_sync(0..1, None)).unwrap(),
+            WaitOutcome::Ready
+        );
     }
 }
