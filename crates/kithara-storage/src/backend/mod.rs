@@ -1,6 +1,7 @@
 #![deny(unsafe_code)]
 //! Backends: the generic [`Resource`] state machine and the drivers it runs on.
 
+mod membuf;
 mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 mod mmap;
