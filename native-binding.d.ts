@@ -79,6 +79,8 @@ export declare class Resource {
   status(): Status
   /** The final length once committed, else the expected length, else null. */
   len(): number | null
+  /** Whether the final length is known to be 0. */
+  isEmpty(): boolean
   /** The expected length, or null. */
   expectedLen(): number | null
   /** Sets (or with null clears) the expected length. */
@@ -102,6 +104,8 @@ export declare class Resource {
   close(): void
   /** Whether `close` was called. */
   isClosed(): boolean
+  /** Whether this resource follows a writer in another process (read-only). */
+  isFollower(): boolean
   /** The same underlying resource behind an `Atomic` decorator. */
   atomic(): Resource
   /**

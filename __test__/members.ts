@@ -30,6 +30,8 @@ export function memberTests(test: TestFn, f: Factory): void {
   test(`${f.name}: kind, writeAt, readAt, containsRange, nextGap`, (t) => {
     const r = f.open(t)
     t.is(r.kind, f.kind)
+    // Opened to write: a writer, not a follower of another process.
+    t.false(r.isFollower())
     t.deepEqual(r.status(), { kind: 'active' })
     t.is(r.len(), null)
     t.false(r.isEmpty())

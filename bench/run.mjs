@@ -96,6 +96,7 @@ const results = {}
 if (wanted('io')) results.io = runGroup('io', 'io.mjs')
 if (wanted('stream')) results.stream = runGroup('stream', 'stream.mjs')
 if (wanted('wake')) results.wake = runGroup('wake', 'wake.mjs')
+if (wanted('processes')) results.processes = runGroup('processes', 'processes.mjs')
 if (wanted('waiters')) results.waiters = runGroup('waiters', 'waiters.mjs', { nodeArgs: ['--expose-gc'] })
 if (wanted('wasm')) {
   // Same script and workload on both backends, each in a fresh process.
@@ -311,6 +312,46 @@ if (results.wake) {
       target: p === 'p50' ? '< 100 µs' : '',
       pass: p === 'p50' ? s[p] < 100 : undefined,
     })
+  }
+}
+
+if (results.processes) {
+  const across = find('processes', 'wake across processes (follower await waitRange)')
+  const local = find('processes', 'wake in process (await waitRange)')
+  for (const p of ['p50', 'p99']) {
+    row({
+      group: 'processes',
+      name: `follower wake ${p} (writer in another process)`,
+      ours: across[p],
+      base: local[p],
+      baseName: 'writer in a worker thread',
+      unit: 'us',
+      ratio: across[p] / local[p],
+      ratioLabel: 'x in-process',
+      target: '',
+    })
+  }
+  for (const size of ['4KiB', '64KiB']) {
+    for (const layer of ['core write_at', 'writeAt']) {
+      const plain = find('processes', `${layer} ${size} no persistRanges`)
+      if (!plain) continue
+      const others = results.processes.cases.filter(
+        (c) => c.name.startsWith(`${layer} ${size} persistRanges`) && c.unit === 'ns/op',
+      )
+      for (const c of others) {
+        row({
+          group: 'processes',
+          name: c.name,
+          ours: c.p50,
+          base: plain.p50,
+          baseName: 'no persistRanges',
+          unit: 'ns/op',
+          ratio: c.p50 / plain.p50,
+          ratioLabel: 'x unpublished',
+          target: '',
+        })
+      }
+    }
   }
 }
 

@@ -121,6 +121,7 @@ export interface BackendResource {
   status(): BackendStatus
   /** The final length once committed, else the expected length. */
   len(): number | null | undefined
+  isEmpty(): boolean
   expectedLen(): number | null | undefined
   /** Null clears it. */
   setExpectedLen(len: number | null): void
@@ -135,6 +136,8 @@ export interface BackendResource {
   flush(): void
   close(): void
   isClosed(): boolean
+  /** Whether the resource follows a writer in another process (fixed at open). */
+  isFollower(): boolean
   /** The same underlying resource behind an `Atomic` decorator. */
   atomic(): BackendResource
   /** Registry id (weak), for `resourceFromShared` (in any worker thread on native). */

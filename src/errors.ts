@@ -23,6 +23,7 @@ export const STORAGE_ERROR_CODES = [
   'ERR_STORAGE_CLOSED',
   'ERR_STORAGE_TIMEOUT',
   'ERR_STORAGE_TMP_CLAIMED',
+  'ERR_STORAGE_LOCKED',
   'ERR_STORAGE_UNSUPPORTED',
   'ERR_STORAGE_LENGTH_MISMATCH',
   'ERR_STORAGE_INCOMPLETE',
@@ -41,7 +42,7 @@ export interface StorageErrorDetails {
   syscall?: string
   /** The POSIX name of the OS error, e.g. `'ENOSPC'` (`ERR_STORAGE_IO`). */
   systemCode?: string
-  /** The file involved (`ERR_STORAGE_IO`, `ERR_STORAGE_TMP_CLAIMED`). */
+  /** The file involved (`ERR_STORAGE_IO`, `ERR_STORAGE_TMP_CLAIMED`, `ERR_STORAGE_LOCKED`). */
   path?: string
   /** Why the resource was failed (`ERR_STORAGE_FAILED`). */
   reason?: string

@@ -326,8 +326,7 @@ export abstract class ResourceBase {
 
   /** Committed with length 0. */
   isEmpty(): boolean {
-    // len() also answers an expected length: only a committed 0 is empty.
-    return this.call(this.isEmpty, () => this.native.len() === 0 && this.native.status().kind === 'committed')
+    return this.call(this.isEmpty, () => this.native.isEmpty())
   }
 
   /**
@@ -360,6 +359,17 @@ export abstract class ResourceBase {
   setMetadata(patch: MetadataPatch): void {
     const changes = toRecordChanges(patch, this.setMetadata)
     this.call(this.setMetadata, () => this.native.updateMetadata(changes))
+  }
+
+  /**
+   * Whether this resource follows a writer in another process: a file opened
+   * with `persistRanges: true` in `readOnly` mode (or in `auto` while another
+   * handle writes it) that another process is writing. A follower is
+   * read-only; its ranges, waits, streams and status follow that writer live.
+   * Fixed at open.
+   */
+  isFollower(): boolean {
+    return this.call(this.isFollower, () => this.native.isFollower())
   }
 
   /** The backing file, or null in memory. */

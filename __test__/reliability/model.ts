@@ -34,6 +34,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import {
+  AbortError,
   AtomicChunked,
   CancellationToken,
   MemResource,
@@ -711,6 +712,9 @@ async function apply(
         (e: unknown) => {
           if (e instanceof StorageError) {
             w.settled = e.reason === undefined ? { err: e.code } : { err: e.code, reason: e.reason }
+          } else if (e instanceof AbortError) {
+            // As fs/promises rejects: the signal's reason is the cause.
+            w.settled = { err: e.code, reason: String(e.cause) }
           } else w.settled = { err: `non-storage error: ${String(e)}` }
         },
       )
@@ -724,8 +728,8 @@ async function apply(
       const reason = new Error('aborted by the model test')
       w.abort?.abort(reason)
       await bounded(w.promise, 5000, `${step} aborted wait`)
-      // The abort reason itself, not a storage error.
-      expectSame(step, w.settled, { err: `non-storage error: ${String(reason)}` })
+      // An AbortError caused by the abort reason, not a storage error.
+      expectSame(step, w.settled, { err: 'ABORT_ERR', reason: String(reason) })
       m.withdraw(w.model)
       live.splice(live.indexOf(w), 1)
       return

@@ -2,6 +2,7 @@
 // (`import … from '@kithara/storage'`, resolved through the `browser`
 // export condition) and reports them on window.__results.
 import {
+  AbortError,
   AtomicChunked,
   backendName,
   CancellationToken,
@@ -102,7 +103,9 @@ const scenarios = {
     const aborted = r.waitRange(0, 1, { signal: ac.signal })
     const other = r.waitRange(0, 1)
     ac.abort(reason)
-    eq((await rejection(aborted)) === reason, true, 'rejects with signal.reason')
+    const e = await rejection(aborted)
+    eq(e instanceof AbortError, true, 'rejects with an AbortError')
+    eq([e.name, e.code, e.cause === reason], ['AbortError', 'ABORT_ERR', true], 'caused by signal.reason')
     eq(await pending(other), true, 'other waits unaffected')
     r.writeAt(0, bytes(7))
     eq(await other, 'ready', 'other wait')

@@ -302,9 +302,14 @@ impl NodeResource {
 
     /// The final length once committed, else the expected length, else null.
     #[napi]
-    #[allow(clippy::len_without_is_empty)] // the facade derives isEmpty
     pub fn len(&self, env: Env) -> napi::Result<Option<f64>> {
         Ok(self.res.resource().or_throw(&env)?.known_len().map(to_f64))
+    }
+
+    /// Whether the final length is known to be 0.
+    #[napi]
+    pub fn is_empty(&self, env: Env) -> napi::Result<bool> {
+        Ok(self.res.resource().or_throw(&env)?.is_empty())
     }
 
     /// The expected length, or null.
@@ -394,6 +399,12 @@ impl NodeResource {
     #[napi]
     pub fn is_closed(&self) -> bool {
         self.res.is_closed()
+    }
+
+    /// Whether this resource follows a writer in another process (read-only).
+    #[napi]
+    pub fn is_follower(&self, env: Env) -> napi::Result<bool> {
+        Ok(self.res.resource().or_throw(&env)?.is_follower())
     }
 
     /// The same underlying resource behind an `Atomic` decorator.

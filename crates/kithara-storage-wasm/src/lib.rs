@@ -559,6 +559,12 @@ impl WasmResource {
         Ok(self.resource()?.known_len().map(to_f64))
     }
 
+    /// Whether the final length is known to be 0.
+    #[wasm_bindgen(js_name = isEmpty)]
+    pub fn is_empty(&self) -> Result<bool, JsValue> {
+        Ok(self.resource()?.is_empty())
+    }
+
     /// The expected length, or undefined.
     #[wasm_bindgen(js_name = expectedLen)]
     pub fn expected_len(&self) -> Result<Option<f64>, JsValue> {
@@ -648,6 +654,12 @@ impl WasmResource {
     #[wasm_bindgen(js_name = isClosed)]
     pub fn is_closed(&self) -> bool {
         self.res.as_ref().is_none_or(|r| r.is_closed())
+    }
+
+    /// Whether this resource follows a writer in another process (never, in memory).
+    #[wasm_bindgen(js_name = isFollower)]
+    pub fn is_follower(&self) -> Result<bool, JsValue> {
+        Ok(self.resource()?.is_follower())
     }
 
     /// The same underlying resource behind an `Atomic` decorator.

@@ -52,6 +52,15 @@ pub enum StorageError {
     #[error("'{}' is held by another writer, or is not a temp this process may reuse", .0.display())]
     TmpClaimed(PathBuf),
 
+    /// Another writer, in this process or another, holds the file: a file
+    /// has one writer at a time (an exclusive advisory lock held for the
+    /// writer's life, see `MmapOptions`).
+    #[error("'{}' is locked by another writer", path.display())]
+    Locked {
+        /// The data file.
+        path: PathBuf,
+    },
+
     /// A write to a committed resource whose mode does not reopen it for writing.
     #[error("resource is committed; reactivate it before writing")]
     Committed,
@@ -118,6 +127,7 @@ impl StorageError {
             Self::Failed(_) => "ERR_STORAGE_FAILED",
             Self::Cancelled => "ERR_STORAGE_CANCELLED",
             Self::TmpClaimed(_) => "ERR_STORAGE_TMP_CLAIMED",
+            Self::Locked { .. } => "ERR_STORAGE_LOCKED",
             Self::Committed => "ERR_STORAGE_COMMITTED",
             Self::ReadOnly => "ERR_STORAGE_READ_ONLY",
             Self::Closed => "ERR_STORAGE_CLOSED",
@@ -276,6 +286,7 @@ impl Clone for StorageError {
             Self::Failed(r) => Self::Failed(r.clone()),
             Self::Cancelled => Self::Cancelled,
             Self::TmpClaimed(p) => Self::TmpClaimed(p.clone()),
+            Self::Locked { path } => Self::Locked { path: path.clone() },
             Self::Committed => Self::Committed,
             Self::ReadOnly => Self::ReadOnly,
             Self::Closed => Self::Closed,

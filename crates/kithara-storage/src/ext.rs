@@ -212,6 +212,13 @@ pub trait ResourceExt: Send + Sync + 'static {
     /// Whether [`close`](Self::close) was called.
     fn is_closed(&self) -> bool;
 
+    /// Whether this resource follows a writer in another process: opened
+    /// read-only on a file another process is writing (`persist_ranges`),
+    /// its ranges, waits and status follow that writer live. Fixed at open.
+    fn is_follower(&self) -> bool {
+        false
+    }
+
     /// Makes the written bytes durable and, with persisted ranges, records
     /// which ranges they are (data first, then the record). Blocks until
     /// done; writers and readers go on meanwhile. Nothing to do in memory.
@@ -326,6 +333,9 @@ macro_rules! forward_resource_ext {
         }
         fn is_closed(&self) -> bool {
             self.$target().is_closed()
+        }
+        fn is_follower(&self) -> bool {
+            self.$target().is_follower()
         }
         fn flush(&self) -> crate::StorageResult<()> {
             self.$target().flush()

@@ -23,9 +23,14 @@ mod waiter;
 pub use backend::{Driver, DriverIo, DriverState, MemDriver, MemOptions, MemResource, Resource};
 #[cfg(not(target_arch = "wasm32"))]
 pub use backend::{MmapDriver, MmapOptions, MmapResource};
+/// Hooks for this crate's own integration tests (feature `test-hooks`).
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
-pub use checkpoint::hooks as test_hooks;
+pub mod test_hooks {
+    pub use crate::checkpoint::hooks::*;
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::sys::hooks::*;
+}
 pub use coverage::{Coverage, MemCoverage};
 pub use decorator::Atomic;
 #[cfg(not(target_arch = "wasm32"))]

@@ -55,6 +55,18 @@ impl TempName {
     }
 }
 
+impl TempName {
+    /// Moves the temp to `target` only if nothing is there: the one way a
+    /// file this crate shares with other processes (the live region) is
+    /// created, so it appears whole, and never replaces one in use.
+    ///
+    /// # Errors
+    /// `AlreadyExists` if something is at `target` (the temp is deleted).
+    pub(crate) fn persist_new(self, target: &Path) -> std::io::Result<()> {
+        self.path.persist_noclobber(target).map_err(|e| e.error)
+    }
+}
+
 /// The directory a temp for `target` goes in (and whose entries a rename
 /// onto `target` changes).
 pub(crate) fn dir_of(target: &Path) -> &Path {

@@ -27,6 +27,15 @@ fn record_of(path: &Path) -> std::path::PathBuf {
     name.into()
 }
 
+/// Deletes the live region beside `path`, as a reboot invalidates it: the
+/// tests here are about what the record alone proves (the region, which
+/// only holds within one boot, is tested in `processes.rs`).
+fn forget_live(path: &Path) {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".live");
+    fs::remove_file(std::path::PathBuf::from(name)).unwrap();
+}
+
 /// A partial download: two pieces written, then closed.
 fn partial(path: &Path) {
     let res = persisted(path);
@@ -83,14 +92,17 @@ fn a_damaged_record_claims_nothing_and_says_so() {
             b"kithara-ranges 1\nactive\n0 6000\nsum 0\n".to_vec(),
         ),
     ];
+    forget_live(&path);
     for (what, bytes) in damages {
         fs::write(record_of(&path), &bytes).unwrap();
         let res = persisted(&path);
         assert_eq!(res.recovery(), Recovery::Damaged, "{what}");
         assert!(!res.contains_range(0..1), "{what}");
         drop(res);
+        forget_live(&path);
         fs::write(record_of(&path), &bytes).unwrap();
         claims_nothing(&path, Recovery::Damaged);
+        forget_live(&path);
     }
     // The good record still works.
     fs::write(record_of(&path), &good).unwrap();
@@ -128,6 +140,7 @@ fn another_files_record_claims_nothing() {
     partial(&b);
     // b's data with a's record: whole and valid, but not b's.
     fs::copy(record_of(&a), record_of(&b)).unwrap();
+    forget_live(&b);
     claims_nothing(&b, Recovery::Mismatch);
 
     // The same file name, a new file (the origin changed; the cache evicted
@@ -147,6 +160,7 @@ fn a_non_empty_file_without_a_record_claims_nothing_with_persisted_ranges() {
     let path = dir.path().join("dl.bin");
     partial(&path);
     fs::remove_file(record_of(&path)).unwrap();
+    forget_live(&path);
     claims_nothing(&path, Recovery::Missing);
     // Without persisted ranges the seed's rule stays: complete.
     fs::remove_file(record_of(&path)).ok();
@@ -173,6 +187,7 @@ fn read_only_with_persisted_ranges_claims_only_what_the_record_proves() {
     assert!(!ro.contains_range(1000..1001));
     assert!(matches!(ro.write_at(0, b"x"), Err(StorageError::ReadOnly)));
     drop(ro);
+    forget_live(&path);
     fs::write(record_of(&path), b"").unwrap();
     let ro = open_ro();
     assert_eq!(ro.recovery(), Recovery::Damaged);
@@ -241,7 +256,8 @@ fn a_planted_symlink_at_a_temp_name_is_never_followed() {
     assert_eq!(fs::read(&victim).unwrap(), b"precious");
     let res = persisted(&path);
     assert!(res.contains_range(0..1000));
-    // No temp is left behind: only the data, the record and what we planted.
+    // No temp is left behind: only the data, the record, the live region of
+    // the download in progress, and what we planted.
     let mut names: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -249,7 +265,13 @@ fn a_planted_symlink_at_a_temp_name_is_never_followed() {
     names.sort();
     assert_eq!(
         names,
-        ["dl.bin", "dl.bin.ranges", "dl.bin.ranges.tmp", "victim"]
+        [
+            "dl.bin",
+            "dl.bin.live",
+            "dl.bin.ranges",
+            "dl.bin.ranges.tmp",
+            "victim"
+        ]
     );
 }
 

@@ -1,6 +1,7 @@
 #![deny(unsafe_code)]
 //! Backends: the generic [`Resource`] state machine and the drivers it runs on.
 
+mod follow;
 mod membuf;
 mod memory;
 #[cfg(not(target_arch = "wasm32"))]
@@ -13,6 +14,8 @@ use std::{collections::BTreeMap, path::Path};
 
 use rangemap::RangeSet;
 
+pub use follow::Feed;
+pub(crate) use follow::{Published, Source};
 pub use memory::{MemDriver, MemOptions, MemResource};
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use mmap::DEFAULT_INITIAL_LEN;
@@ -167,4 +170,7 @@ pub struct DriverState {
     /// The metadata recorded with the ranges (see
     /// [`persist_ranges`](DriverIo::persist_ranges)).
     pub meta: BTreeMap<String, String>,
+    /// Set for a follower: the storage is written by another process, and
+    /// the resource learns its ranges and commit from this feed.
+    pub feed: Option<Feed>,
 }

@@ -58,6 +58,14 @@
 //! never inside `write_at`. Snapshots are numbered; a record is only written
 //! for a snapshot newer than the last one recorded, so concurrent checkpoints
 //! (the thread's, `flush`, `close`) never put an older record over a newer.
+//!
+//! # Followers
+//!
+//! A resource opened with a [`Feed`] follows a writer in another process
+//! (see `follow`): queries first merge what the writer published
+//! ([`Resource::follow`]), and a thread merges it while waits are pending.
+//! Merging is a transition like a write: it adds ranges (or commits) and
+//! takes the waiters it decides in one critical section of `state`.
 
 use std::{
     collections::BTreeMap,
@@ -73,7 +81,10 @@ use std::{
 use rangemap::RangeSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{Driver, DriverIo, DriverState};
+use super::{
+    follow::{Published, Target},
+    Driver, DriverIo, DriverState, Feed,
+};
 use crate::{
     cancel::CancelWatch,
     checkpoint::{self, Job},
@@ -342,6 +353,8 @@ struct Inner<D: DriverIo> {
     cancel: CancellationToken,
     observers: Observers,
     recovery: Recovery,
+    /// Set for a follower of a writer in another process.
+    feed: Option<Feed>,
     // The checkpoint fields decide no waiter: plain std and parking_lot,
     // outside the loom shim (`crate::sync`).
     /// Set while a job of this resource waits on the checkpoint thread.
@@ -439,6 +452,7 @@ impl<D: DriverIo> Resource<D> {
             reopen_on_write,
             recovery,
             mut meta,
+            feed,
         } = init;
         let expected_len = meta
             .remove(EXPECTED_LEN_KEY)
@@ -485,16 +499,39 @@ impl<D: DriverIo> Resource<D> {
             cancel,
             observers,
             recovery,
+            feed,
             queued: AtomicBool::new(false),
             syncs: parking_lot::Mutex::new(Vec::new()),
             recorded: parking_lot::Mutex::new(0),
             recorded_seq: StdAtomicU64::new(0),
             _cancel_watch: watch,
         });
+        if let Some(feed) = &inner.feed {
+            if inner.shared.state.lock().final_len.is_none() {
+                let target: Weak<dyn Target> = Arc::downgrade(&inner) as Weak<dyn Target>;
+                feed.start(target);
+            }
+        }
         Self {
             _handles: Arc::new(Handles(Arc::clone(&inner))),
             inner,
         }
+    }
+
+    /// For a follower: merges what its writer published since anyone last
+    /// asked. Called first by every query, so answers are current.
+    fn follow(&self) {
+        if let Some(feed) = &self.inner.feed {
+            if let Some(update) = feed.poll() {
+                self.inner.absorb(update);
+            }
+        }
+    }
+
+    /// Whether this resource follows a writer in another process (see
+    /// [`ResourceExt::is_follower`]).
+    pub fn is_follower(&self) -> bool {
+        self.inner.feed.is_some()
     }
 
     /// The token whose cancellation cancels this resource.
@@ -713,6 +750,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         if range.is_empty() || shared.fast_ready(&range) {
             return true;
         }
+        self.follow();
         shared.state.lock().covers(&range)
     }
 
@@ -732,10 +770,12 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     }
 
     fn len(&self) -> Option<u64> {
+        self.follow();
         self.inner.shared.state.lock().final_len
     }
 
     fn next_gap(&self, from: u64, limit: u64) -> Option<Range<u64>> {
+        self.follow();
         let st = self.inner.shared.state.lock();
         let end = st.final_len.or(st.expected_len);
         let upper = end.map_or(limit, |len| len.min(limit));
@@ -746,6 +786,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     }
 
     fn ranges(&self) -> Vec<Range<u64>> {
+        self.follow();
         self.inner
             .shared
             .state
@@ -775,7 +816,11 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
         if shared.flags.load(Ordering::Acquire) != 0 {
             shared.health(&shared.state.lock())?;
         }
-        let limit = shared.readable_len.load(Ordering::Acquire);
+        let mut limit = shared.readable_len.load(Ordering::Acquire);
+        if self.inner.feed.is_some() && offset.saturating_add(buf.len() as u64) > limit {
+            self.follow();
+            limit = shared.readable_len.load(Ordering::Acquire);
+        }
         if buf.is_empty() || offset >= limit {
             return Ok(0);
         }
@@ -784,6 +829,7 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     }
 
     fn status(&self) -> ResourceStatus {
+        self.follow();
         let shared = &self.inner.shared;
         let st = shared.state.lock();
         if st.closed {
@@ -802,7 +848,18 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
     }
 
     fn register_waiter(&self, range: Range<u64>, callback: WaitCallback) -> WaitRegistration {
-        self.inner.shared.register(range, callback)
+        let Some(feed) = &self.inner.feed else {
+            return self.inner.shared.register(range, callback);
+        };
+        if !self.inner.shared.fast_ready(&range) {
+            self.follow();
+        }
+        let registration = self.inner.shared.register(range, callback);
+        if matches!(registration, WaitRegistration::Pending(_)) {
+            // The follow thread now waits for the writer's next write.
+            feed.poke();
+        }
+        registration
     }
 
     fn wait_range_with(&self, range: Range<u64>, opts: &WaitOptions) -> StorageResult<WaitOutcome> {
@@ -837,6 +894,9 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
             )
         };
         run(wakes);
+        if let Some(feed) = &self.inner.feed {
+            feed.stop();
+        }
         // The last checkpoint, here and now (a process may exit right after
         // `close`), but outside the lock.
         let result = last.map_or(Ok(()), |snap| self.inner.record(snap));
@@ -850,6 +910,10 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
 
     fn is_closed(&self) -> bool {
         self.inner.shared.flags.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    fn is_follower(&self) -> bool {
+        Resource::is_follower(self)
     }
 
     fn flush(&self) -> StorageResult<()> {
@@ -1054,8 +1118,70 @@ impl<D: DriverIo> Inner<D> {
             )
         };
         run(wakes);
+        if let Some(feed) = &self.feed {
+            feed.stop();
+        }
         let result = last.map_or(Ok(()), |snap| self.record(snap));
         self.answer_syncs(&result);
         self.observers.clear();
+        // Nobody can use the storage any more: release it (and the writer's
+        // lock) now, not whenever the checkpoint thread lets go of it.
+        self.driver.close();
+    }
+}
+
+impl<D: DriverIo> Target for Inner<D> {
+    fn absorb(&self, update: Published) -> bool {
+        let shared = &self.shared;
+        let mut fresh = Vec::new();
+        let (wakes, done) = {
+            let mut st = shared.state.lock();
+            if st.closed || st.final_len.is_some() {
+                return true;
+            }
+            let mut woken = Vec::new();
+            for range in update.ranges {
+                if range.is_empty() || st.covers(&range) {
+                    continue;
+                }
+                st.available.insert(range.clone());
+                let span = st
+                    .available
+                    .get(&range.start)
+                    .cloned()
+                    .unwrap_or_else(|| range.clone());
+                woken.extend(st.waiters.take_within(&span));
+                fresh.push(range);
+            }
+            let mut wakes: Wakes = woken
+                .into_iter()
+                .map(|cb| (cb, Ok(WaitOutcome::Ready)))
+                .collect();
+            if let Some(len) = update.final_len {
+                wakes.extend(st.finish(len));
+            } else if update.gone {
+                let reason = "the followed file was replaced at its path".to_owned();
+                st.failed = Some(reason.clone());
+                wakes.extend(Shared::drain_with(&mut st, || {
+                    Err(StorageError::Failed(reason.clone()))
+                }));
+            }
+            // A follower records nothing: the writer keeps the record.
+            st.dirty = false;
+            shared.publish(&st);
+            (wakes, update.final_len.is_some() || update.gone)
+        };
+        run(wakes);
+        for range in fresh {
+            self.observers.each(|o| o.on_write(range.clone()));
+        }
+        if let Some(len) = update.final_len {
+            self.observers.each(|o| o.on_commit(len));
+        }
+        done
+    }
+
+    fn pending(&self) -> bool {
+        self.shared.state.lock().waiters.len() > 0
     }
 }

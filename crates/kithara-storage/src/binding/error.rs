@@ -51,7 +51,7 @@ impl From<&StorageError> for ErrorDetails {
                 details.system_code = err.system_code();
                 details.path = path.as_ref().map(|p| p.to_string_lossy().into_owned());
             }
-            StorageError::TmpClaimed(path) => {
+            StorageError::TmpClaimed(path) | StorageError::Locked { path } => {
                 details.path = Some(path.to_string_lossy().into_owned());
             }
             StorageError::Failed(reason) => details.reason = Some(reason.clone()),

@@ -33,7 +33,7 @@
 //! close: once `close` returns, nothing brings the resource back.
 
 use std::{
-    fs::{self, File, TryLockError},
+    fs::{self, File},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -157,14 +157,12 @@ fn claim(tmp: &Path) -> StorageResult<Claim> {
             }
             Err(e) => return Err(StorageError::io(e, "open", Some(tmp.to_path_buf()))),
         };
-        match file.try_lock() {
-            Ok(()) => {}
+        // The same lock every writer of a data file takes (see
+        // `backend::mmap::lock`): the claim is the temp's writer's lock.
+        if !sys::try_lock(&file).ctx("flock", tmp)? {
             // Someone reclaiming took it between our create and our lock;
             // they will remove it. Start over.
-            Err(TryLockError::WouldBlock) => continue,
-            Err(TryLockError::Error(e)) => {
-                return Err(StorageError::io(e, "flock", Some(tmp.to_path_buf())))
-            }
+            continue;
         }
         // Removed by such a reclaimer before we locked it: not the temp.
         if still_at(&file, tmp) {
@@ -193,12 +191,8 @@ fn remove_stale(tmp: &Path) -> StorageResult<()> {
     if links != 1 || owner != sys::effective_uid() {
         return Err(claimed());
     }
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Err(claimed()),
-        Err(TryLockError::Error(e)) => {
-            return Err(StorageError::io(e, "flock", Some(tmp.to_path_buf())))
-        }
+    if !sys::try_lock(&file).ctx("flock", tmp)? {
+        return Err(claimed());
     }
     // Unlocked, so its writer is dead; ours to remove while we hold its lock,
     // if it is still the file at the path.

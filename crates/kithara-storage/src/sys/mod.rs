@@ -16,6 +16,10 @@
 //!   refuses what is not a regular file on disk ([`check_regular`]);
 //!   [`owner_and_links`], [`effective_uid`] and [`copy_owner_and_mode`] for
 //!   the rules on files found in shared directories and on replaced files.
+//! - [`try_lock`]: the one-writer lock of a data file, and [`boot_id`]:
+//!   which boot of the machine this is (the live region is only trusted
+//!   within one);
+//! - [`wake`]: waking threads of other processes waiting on shared memory.
 
 use std::{fs::File, io, ops::Range, path::Path, sync::OnceLock};
 
@@ -29,11 +33,12 @@ use unix as imp;
 mod windows;
 #[cfg(windows)]
 use windows as imp;
+pub(crate) mod wake;
 
 pub(crate) use imp::{
     copy_owner_and_mode, create_new, data_ranges, effective_uid, errno_name, file_len, guarded,
-    make_sparse, open_regular, owner_and_links, punch_hole, read_at, sync_dir, write_all_at,
-    EEXIST, EIO, EISDIR, EMLINK, ENODEV, ENOENT,
+    make_sparse, open_no_follow, open_regular, owner_and_links, punch_hole, read_at, same_boot,
+    sync_dir, try_lock, unlock, write_all_at, EEXIST, EIO, EISDIR, EMLINK, ENODEV, ENOENT,
 };
 
 use crate::error::refusal;
@@ -118,6 +123,39 @@ pub(crate) fn check_regular_meta(meta: &std::fs::Metadata) -> io::Result<()> {
             imp::file_kind(meta)
         ),
     ))
+}
+
+/// Which boot of the machine this is, as a number that changes at every
+/// boot (Linux `boot_id`, macOS `kern.bootsessionuuid`, Windows the boot
+/// time); `None` where the OS does not say. Compare two with [`same_boot`].
+pub(crate) fn boot_id() -> Option<u128> {
+    #[cfg(feature = "test-hooks")]
+    if let Some(id) = *hooks::BOOT_ID.lock() {
+        return Some(id);
+    }
+    static BOOT: OnceLock<Option<u128>> = OnceLock::new();
+    *BOOT.get_or_init(imp::query_boot_id)
+}
+
+/// Parses the 32 hex digits of a UUID (dashes and whitespace ignored).
+#[cfg_attr(windows, allow(dead_code))]
+fn parse_uuid(text: &str) -> Option<u128> {
+    let hex: String = text.chars().filter(char::is_ascii_hexdigit).collect();
+    (hex.len() == 32).then(|| u128::from_str_radix(&hex, 16).ok())?
+}
+
+/// Hooks for this crate's integration tests.
+#[cfg(feature = "test-hooks")]
+pub mod hooks {
+    use parking_lot::Mutex;
+
+    pub(super) static BOOT_ID: Mutex<Option<u128>> = Mutex::new(None);
+
+    /// Makes this process believe it runs in the boot `id` (`None`: the
+    /// real one), to test what survives a reboot.
+    pub fn set_boot_id(id: Option<u128>) {
+        *BOOT_ID.lock() = id;
+    }
 }
 
 /// Birth time of a file, from what std knows (`statx` on Linux).

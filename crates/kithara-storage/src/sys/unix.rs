@@ -1,5 +1,6 @@
 //! Unix: hole punching on Linux (`fallocate(PUNCH_HOLE)`), `SEEK_DATA` and
-//! `SEEK_HOLE` on Linux, macOS and FreeBSD, positional I/O through std's `FileExt`.
+//! `SEEK_HOLE` on Linux, macOS and FreeBSD, positional I/O through std's
+//! `FileExt`, the writer's lock with `flock`, the boot id.
 #![deny(unsafe_code)]
 
 use std::{
@@ -328,4 +329,69 @@ pub(crate) fn create_new(path: &Path) -> io::Result<File> {
         .mode(0o666)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
+}
+
+/// Opens an existing `path` for reading (and writing if `write`) without
+/// following a symlink at the last component.
+pub(crate) fn open_no_follow(path: &Path, write: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Takes an exclusive advisory lock on `file` without waiting (`flock`, so
+/// it belongs to this open file description and dies with its last
+/// descriptor, or with the process). `Ok(false)`: someone else holds it.
+pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(fs::TryLockError::WouldBlock) => Ok(false),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Releases the lock [`try_lock`] took on `file`'s open file description,
+/// whichever descriptors still refer to it (a forked child's, say).
+pub(crate) fn unlock(file: &File) -> io::Result<()> {
+    file.unlock()
+}
+
+#[cfg(target_os = "linux")]
+pub(super) fn query_boot_id() -> Option<u128> {
+    let text = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    super::parse_uuid(&text)
+}
+
+#[cfg(target_vendor = "apple")]
+pub(super) fn query_boot_id() -> Option<u128> {
+    let mut buf = [0u8; 64];
+    let mut len = buf.len();
+    #[allow(unsafe_code)]
+    // SAFETY: the name is NUL-terminated; `buf` is writable for `len` bytes
+    // and sysctl writes at most that many; no new value is set.
+    let rc = unsafe {
+        libc::sysctlbyname(
+            c"kern.bootsessionuuid".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    super::parse_uuid(std::str::from_utf8(&buf[..len.min(buf.len())]).ok()?)
+}
+
+#[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
+pub(super) fn query_boot_id() -> Option<u128> {
+    None
+}
+
+/// Whether two [`boot_id`](super::boot_id)s name the same boot: exact ids.
+pub(crate) fn same_boot(a: u128, b: u128) -> bool {
+    a == b
 }

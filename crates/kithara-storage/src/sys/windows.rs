@@ -1,6 +1,7 @@
 //! Windows: NTFS sparse files (`FSCTL_SET_SPARSE`), `FSCTL_SET_ZERO_DATA` to
 //! give blocks back, `FSCTL_QUERY_ALLOCATED_RANGES` to find them, file
-//! identity from `GetFileInformationByHandle`.
+//! identity from `GetFileInformationByHandle`, the writer's lock with
+//! `LockFileEx`, the boot time from `GetTickCount64`.
 //!
 //! As on Unix, the file driver gives fresh pages their blocks with `WriteFile`
 //! (which fails cleanly with `ERROR_DISK_FULL`), never through the mapping.
@@ -19,15 +20,18 @@ use std::{
 };
 
 use windows_sys::Win32::{
+    Foundation::{ERROR_IO_PENDING, ERROR_LOCK_VIOLATION, FILETIME},
     Storage::FileSystem::{
-        GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, FILE_FLAG_OPEN_REPARSE_POINT,
+        GetFileInformationByHandle, LockFileEx, BY_HANDLE_FILE_INFORMATION,
+        FILE_FLAG_OPEN_REPARSE_POINT, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
     },
     System::{
         Ioctl::{
             FILE_ALLOCATED_RANGE_BUFFER, FILE_ZERO_DATA_INFORMATION, FSCTL_QUERY_ALLOCATED_RANGES,
             FSCTL_SET_SPARSE, FSCTL_SET_ZERO_DATA,
         },
-        IO::DeviceIoControl,
+        SystemInformation::{GetSystemTimeAsFileTime, GetTickCount64},
+        IO::{DeviceIoControl, OVERLAPPED},
     },
 };
 
@@ -247,4 +251,81 @@ pub(crate) fn copy_owner_and_mode(_from: &std::fs::Metadata, _to: &File) -> io::
 /// Windows refuses to truncate a mapped file, so a copy cannot fault.
 pub(crate) fn guarded<T>(copy: impl FnOnce() -> T) -> io::Result<T> {
     Ok(copy())
+}
+
+/// Opens an existing `path` for reading (and writing if `write`); a reparse
+/// point (symlink) at `path` is opened itself, not followed.
+pub(crate) fn open_no_follow(path: &Path, write: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path)
+}
+
+/// Releases the lock [`try_lock`] took: nothing to do before the handle
+/// closes, since handles this crate opens are not inherited by children.
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn unlock(_file: &File) -> io::Result<()> {
+    Ok(())
+}
+
+/// Takes an exclusive lock without waiting on one byte far past any data
+/// (`LockFileEx` at offset 2^63 - 1), not on the whole file: Windows locks
+/// are mandatory, and a lock on the data would fail the reads of followers
+/// and the writer's own `WriteFile`s through other handles. It belongs to
+/// this handle and dies with it. `Ok(false)`: someone else holds it.
+pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
+    #[allow(unsafe_code)]
+    // SAFETY: an all-zero OVERLAPPED is valid plain data.
+    let mut at: OVERLAPPED = unsafe { mem::zeroed() };
+    at.Anonymous.Anonymous.Offset = u32::MAX;
+    at.Anonymous.Anonymous.OffsetHigh = 0x7FFF_FFFF;
+    #[allow(unsafe_code)]
+    // SAFETY: the handle is open; `at` lives across the call, which does not
+    // return before the lock is decided (LOCKFILE_FAIL_IMMEDIATELY on a
+    // synchronous handle).
+    let ok = unsafe {
+        LockFileEx(
+            file.as_raw_handle(),
+            LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY,
+            0,
+            1,
+            0,
+            &mut at,
+        )
+    };
+    if ok != 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error().and_then(|c| u32::try_from(c).ok()) {
+        Some(ERROR_LOCK_VIOLATION | ERROR_IO_PENDING) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+/// The boot time in 100 ns units since 1601: the clock now less the time
+/// since boot. Not exact (it moves with clock adjustments), see [`same_boot`].
+pub(super) fn query_boot_id() -> Option<u128> {
+    let mut now = FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: both calls only write the out value given; no handles.
+    let uptime_ms = unsafe {
+        GetSystemTimeAsFileTime(&mut now);
+        GetTickCount64()
+    };
+    let now = (u64::from(now.dwHighDateTime) << 32) | u64::from(now.dwLowDateTime);
+    Some(u128::from(now.checked_sub(uptime_ms.checked_mul(10_000)?)?))
+}
+
+/// Whether two boot times name the same boot: within 2 s of each other. A
+/// reboot takes longer than that, so two boots never come closer; a clock
+/// change between the two readings can only make one boot look like two,
+/// which costs a takeover its live region, never trusts a stale one.
+pub(crate) fn same_boot(a: u128, b: u128) -> bool {
+    a.abs_diff(b) <= 2 * 10_000_000
 }

@@ -272,3 +272,154 @@ pub fn run_child_killed(child: &str, env: (&str, &Path), marker: &str) {
     let _ = proc.wait();
     assert!(reached.is_ok(), "child {child} never printed {marker}");
 }
+
+/// A byte that depends on its offset, so misplaced bytes show.
+pub fn byte_at(offset: u64) -> u8 {
+    (offset.wrapping_mul(2_654_435_761) >> 13) as u8
+}
+
+/// The bytes `byte_at` gives for `range`.
+pub fn pattern(range: std::ops::Range<u64>) -> Vec<u8> {
+    range.map(byte_at).collect()
+}
+
+/// Another process running an ignored test of this test binary, driven
+/// line by line over its stdin and stdout. Killed on drop if still running.
+pub struct Child {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Child {
+    /// Starts the ignored test `test` of this binary with `env` set.
+    pub fn spawn(test: &str, env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits (at most [`PROMPT`] times 4) for a line with `marker` and
+    /// returns it from the marker on (libtest may print before it).
+    pub fn expect(&self, marker: &str) -> String {
+        let deadline = Instant::now() + PROMPT * 4;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(at) = line.find(marker) {
+                        return line[at..].to_owned();
+                    }
+                }
+                Err(e) => panic!("the child never said {marker:?}: {e}"),
+            }
+        }
+    }
+
+    /// Sends one command line, and waits for its `OK`.
+    pub fn run(&mut self, command: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+        self.expect("OK");
+    }
+
+    /// `kill -9`, and waits until the process is gone.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Closes its stdin (the child exits normally) and waits, at most
+    /// [`PROMPT`] times 4, for it to succeed.
+    pub fn finish(mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + PROMPT * 4;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "child failed: {status:?}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "the child did not exit");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of a child process that writes a file when told to: opens
+/// `KITHARA_TEST_PATH` (mode `KITHARA_TEST_MODE`: `auto` or `readWrite`,
+/// persisted ranges), says `OPEN writer` or `OPEN follower` (or `ERR code`),
+/// then runs commands from stdin until it closes: `write OFFSET LEN` (the
+/// `byte_at` pattern), `flush`, `commit LEN`, answering `OK` to each.
+pub fn writer_child() {
+    use std::io::{BufRead, Write};
+    let Ok(path) = std::env::var("KITHARA_TEST_PATH") else {
+        return;
+    };
+    let mut opts = kithara_storage::MmapOptions::new(path);
+    opts.persist_ranges = true;
+    opts.mode = match std::env::var("KITHARA_TEST_MODE").as_deref() {
+        Ok("readWrite") => OpenMode::ReadWrite,
+        _ => OpenMode::Auto,
+    };
+    let res: MmapResource = match Resource::open(CancellationToken::new(), opts) {
+        Ok(res) => res,
+        Err(e) => {
+            println!("ERR {}", e.code());
+            return;
+        }
+    };
+    let role = if res.is_follower() {
+        "follower"
+    } else {
+        "writer"
+    };
+    println!("OPEN {role}");
+    std::io::stdout().flush().unwrap();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let num = |i: usize| words[i].parse::<u64>().unwrap();
+        match words.first().copied() {
+            Some("write") => {
+                let (at, len) = (num(1), num(2));
+                res.write_at(at, &pattern(at..at + len)).unwrap();
+            }
+            Some("flush") => res.flush().unwrap(),
+            Some("commit") => res.commit(Some(num(1))).unwrap(),
+            other => panic!("unknown command {other:?}"),
+        }
+        println!("OK");
+        std::io::stdout().flush().unwrap();
+    }
+}

@@ -51,9 +51,33 @@
 //! machinery for a whole new content: written and optionally fsynced beside
 //! the file, renamed over it, never a mix. An `AtomicChunked` built on this
 //! driver can reuse it by starting every resource in a new generation.
+//!
+//! # Several processes
+//!
+//! - **One writer.** A handle that can write (a new or active file in
+//!   `Auto`, any file in `ReadWrite`, and an `Auto` handle of a committed
+//!   file once it reactivates) holds the file's writer lock for its life
+//!   (`lock.rs`); another gets [`StorageError::Locked`]. The lock moves to
+//!   each new generation before it is renamed over the path.
+//! - **Publishing.** With persisted ranges, the writer of an in-progress file
+//!   (its first generation: a rewrite is invisible until its commit anyway)
+//!   publishes each write to `<path>.live` right after its bytes are in the
+//!   file, and the commit after it is done (`live.rs`).
+//! - **Followers.** A handle that opens an in-progress file with persisted
+//!   ranges in `ReadOnly`, or in `Auto` while a writer holds the lock, is a
+//!   follower: read-only, its ranges and commit come from the live region
+//!   (`Feed`, see `backend::follow`). It reads with `pread`, never through a
+//!   mapping (the file grows and may be truncated at the commit under it, and
+//!   Windows would refuse that truncation while a mapping exists).
+//! - **Takeover.** A writer that opens an in-progress file merges the record
+//!   with the live region, when that region is believable (same file, same
+//!   boot), so what a writer killed before its next checkpoint wrote is not
+//!   lost, then restarts the region with what it has.
 #![deny(unsafe_code)]
 
 mod file;
+mod live;
+mod lock;
 
 use std::{
     collections::BTreeMap,
@@ -65,10 +89,14 @@ use std::{
 use parking_lot::{Mutex, RwLock};
 use rangemap::RangeSet;
 
-use self::file::MappedFile;
+use self::{
+    file::MappedFile,
+    live::{Publisher, Subscriber},
+    lock::{Acquired, WriterLock},
+};
 use super::{
     record::{self, Record},
-    Driver, DriverIo, DriverState, Resource,
+    Driver, DriverIo, DriverState, Feed, Resource,
 };
 use crate::{
     error,
@@ -111,6 +139,11 @@ pub struct MmapOptions {
     /// reopens active with exactly the ranges it had. A non-empty file without
     /// a valid record for it then opens active with nothing present (see
     /// [`Recovery`]).
+    ///
+    /// It also makes the file followable from other processes: the writer
+    /// publishes every write to `<path>.live`, and a handle that opens the
+    /// in-progress file read-only (or in `Auto` while a writer holds it)
+    /// follows it live. See [`ResourceExt::is_follower`](crate::ResourceExt::is_follower).
     pub persist_ranges: bool,
 }
 
@@ -155,6 +188,10 @@ struct Files {
     closed: bool,
     /// The file was truncated under the mapping by someone else.
     damaged: bool,
+    /// The writer's lock on the file at the path, while this handle may write.
+    lock: Option<WriterLock>,
+    /// A follower's file, read with `pread` (`main` is `None`).
+    followed: Option<File>,
 }
 
 impl Files {
@@ -181,6 +218,12 @@ pub struct MmapDriver {
     epoch: AtomicU64,
     /// Serializes record writes.
     record: Mutex<()>,
+    /// The writer's live region, while the first generation is written.
+    /// Lock order: after `files`.
+    live: Mutex<Option<Publisher>>,
+    /// The writer's lock is the caller's (an `AtomicChunked`'s claim on its
+    /// temp): never take it here.
+    claimed: bool,
 }
 
 impl std::fmt::Debug for MmapDriver {
@@ -345,116 +388,300 @@ fn open_existing(
     }
 }
 
-impl Driver for MmapDriver {
-    type Options = MmapOptions;
+/// How many times an open starts over when the file changed under it (a
+/// writer committed, or the file was created or replaced, meanwhile).
+const OPEN_ATTEMPTS: usize = 8;
 
-    fn open(opts: MmapOptions) -> StorageResult<(Self, DriverState)> {
-        // A file that appears between our look and our create: look again.
-        for _ in 0..3 {
-            if let Some(opened) = Self::try_open(&opts)? {
-                return Ok(opened);
-            }
+/// What one open of the data file produced.
+struct Opened {
+    init: DriverState,
+    main: Option<MappedFile>,
+    lock: Option<WriterLock>,
+    live: Option<Publisher>,
+    followed: Option<File>,
+    /// The file was created by this open.
+    created: bool,
+}
+
+impl Opened {
+    fn new(init: DriverState, main: Option<MappedFile>) -> Self {
+        Self {
+            init,
+            main,
+            lock: None,
+            live: None,
+            followed: None,
+            created: false,
         }
-        Err(StorageError::io(
-            std::io::ErrorKind::AlreadyExists.into(),
-            "open",
-            Some(opts.path),
-        ))
+    }
+}
+
+/// Takes the writer's lock on `file` (open at `path`). `Ok(None)`: the
+/// file at the path changed, start over.
+fn lock_writer(path: &Path, file: &File) -> StorageResult<Option<Locking>> {
+    match WriterLock::try_acquire(path, file)? {
+        Acquired::Held(lock) => Ok(Some(Locking::Held(lock))),
+        Acquired::Busy => Ok(Some(Locking::Busy)),
+        Acquired::Replaced => Ok(None),
+    }
+}
+
+/// The outcome of [`lock_writer`].
+enum Locking {
+    Held(WriterLock),
+    Busy,
+}
+
+fn locked(path: &Path) -> StorageError {
+    StorageError::Locked {
+        path: path.to_path_buf(),
     }
 }
 
 impl MmapDriver {
-    /// One attempt of [`open`](Driver::open): `Ok(None)` if the file at the
-    /// path appeared or went away while it looked.
+    /// One attempt at opening; `Ok(None)` to start over.
     ///
     /// Only regular files open (see [`sys::check_regular`]): a FIFO, a
     /// socket, a device or a kernel file fails at once, before any `open(2)`
-    /// that could block. A file this open creates or lengthens is removed or
-    /// emptied again if the open fails later (say, writing the first record).
-    fn try_open(opts: &MmapOptions) -> StorageResult<Option<(Self, DriverState)>> {
-        let MmapOptions {
-            path,
-            initial_len,
-            mode,
-            persist_ranges,
-        } = opts.clone();
-        let exists = match fs::metadata(&path) {
+    /// that could block.
+    fn open_once(opts: &MmapOptions) -> StorageResult<Option<Opened>> {
+        let path = &opts.path;
+        let exists = match fs::metadata(path) {
             Ok(meta) => {
-                sys::check_regular_meta(&meta).ctx("open", &path)?;
+                sys::check_regular_meta(&meta).ctx("open", path)?;
                 true
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(StorageError::io(e, "stat", Some(path))),
+            Err(e) => return Err(StorageError::io(e, "stat", Some(path.clone()))),
         };
-        let mut reuse = None;
-        if exists {
-            let (file, stat) = match open_existing_file(&path, false) {
-                Err(e) if e.errno() == Some(ENOENT) => return Ok(None),
-                other => other?,
-            };
-            let existing_len = stat.len();
-            match open_existing(&file, &path, existing_len, mode, persist_ranges) {
-                Some(existing) => {
-                    let file = if existing.writable {
-                        reopen_writable(&file, &path)?
-                    } else {
-                        file
-                    };
-                    let main = MappedFile::open(file, &path, existing.writable)?;
-                    let driver = Self::new(path, mode, persist_ranges, Some(main));
-                    driver.written_end.store(existing_len, Ordering::Relaxed);
-                    return Ok(Some((driver, existing.init)));
-                }
-                // Empty, and nothing recorded: start it afresh, in place.
-                None => reuse = Some(reopen_writable(&file, &path)?),
+        if !exists {
+            if opts.mode == OpenMode::ReadOnly {
+                let init = DriverState {
+                    read_only: true,
+                    final_len: Some(0),
+                    ..DriverState::default()
+                };
+                return Ok(Some(Opened::new(init, None)));
+            }
+            return Self::create(opts, None);
+        }
+        let (file, stat) = match open_existing_file(path, false) {
+            // Gone since we looked: look again.
+            Err(e) if e.errno() == Some(ENOENT) => return Ok(None),
+            other => other?,
+        };
+        let len = stat.len();
+        let Some(existing) = open_existing(&file, path, len, opts.mode, opts.persist_ranges) else {
+            // Empty, and nothing recorded: start it afresh, in place.
+            return Self::create(opts, Some(&file));
+        };
+        if existing.writable {
+            return Self::open_writer(opts, &file);
+        }
+        let in_progress = existing.init.final_len.is_none();
+        if opts.persist_ranges && in_progress {
+            // Read-only on a file being written: follow its writer.
+            return Self::follow(opts, file, len);
+        }
+        let mut opened = Opened::new(existing.init, None);
+        if opts.mode == OpenMode::ReadWrite {
+            // A committed file that writes reopen: its writer holds the lock.
+            match lock_writer(path, &file)? {
+                None => return Ok(None),
+                Some(Locking::Busy) => return Err(locked(path)),
+                Some(Locking::Held(lock)) => opened.lock = Some(lock),
             }
         }
-        if reuse.is_none() && mode == OpenMode::ReadOnly {
-            let init = DriverState {
-                read_only: true,
-                final_len: Some(0),
-                ..DriverState::default()
-            };
-            return Ok(Some((Self::new(path, mode, persist_ranges, None), init)));
-        }
-        let (file, made) = match reuse {
-            Some(file) => (file, Made::Grown),
-            None => match create_file(&path)? {
+        opened.main = Some(MappedFile::open(file, path, false)?);
+        Ok(Some(opened))
+    }
+
+    /// A missing file (`seen` is `None`) or the empty file `seen` without a
+    /// record: create it (exclusively, so the file this open goes on with is
+    /// the one it made) or open it for writing, lock it, start it active.
+    /// What this open made (a file, its parent directories, a length) is
+    /// undone if it fails later, say writing the first record.
+    fn create(opts: &MmapOptions, seen: Option<&File>) -> StorageResult<Option<Opened>> {
+        let path = &opts.path;
+        let (file, made) = match seen {
+            Some(seen) => match reopen_writable(seen, path)? {
+                Some(file) => (file, Made::Grown),
+                None => return Ok(None),
+            },
+            None => match create_file(path)? {
                 Some(created) => created,
                 None => return Ok(None),
             },
         };
-        let len = initial_len.unwrap_or(DEFAULT_INITIAL_LEN);
-        let started = file.try_clone().ctx("open", &path).and_then(|mine| {
-            let main = MappedFile::create(mine, &path, len)?;
-            if persist_ranges {
+        let lock = match lock_writer(path, &file)? {
+            None => return Ok(None),
+            // Someone else opened it at the same moment and writes it: as
+            // for any file with a writer, follow it or give way.
+            Some(Locking::Busy) if opts.mode == OpenMode::Auto && opts.persist_ranges => {
+                let len = file.metadata().ctx("fstat", path)?.len();
+                return Self::follow(opts, file, len);
+            }
+            Some(Locking::Busy) => return Err(locked(path)),
+            Some(Locking::Held(lock)) => lock,
+        };
+        if file.metadata().ctx("fstat", path)?.len() > 0 {
+            // Written (and let go) by someone else since we looked.
+            return Ok(None);
+        }
+        let init = DriverState {
+            reopen_on_write: opts.mode == OpenMode::ReadWrite,
+            ..DriverState::default()
+        };
+        let len = opts.initial_len.unwrap_or(DEFAULT_INITIAL_LEN);
+        let started = file.try_clone().ctx("open", path).and_then(|mine| {
+            let main = MappedFile::create(mine, path, len)?;
+            let mut live = None;
+            if opts.persist_ranges {
                 // An empty record bound to this file: if we die before the
                 // first checkpoint, the reopen claims nothing.
-                record::store(&path, main.file(), &Record::default())?;
+                record::store(path, main.file(), &Record::default())?;
+                let id = sys::file_id(main.file()).ctx("fstat", path)?;
+                let (mut publisher, _) = Publisher::open(path, &id, 0)?;
+                publisher.start(&id, &RangeSet::new())?;
+                live = Some(publisher);
             }
-            Ok(main)
+            Ok((main, live))
         });
-        let main = match started {
-            Ok(main) => main,
+        let (main, live) = match started {
+            Ok(started) => started,
             Err(e) => {
-                made.undo(&path, &file);
+                made.undo(path, &file);
                 return Err(e);
             }
         };
-        let init = DriverState {
-            reopen_on_write: mode == OpenMode::ReadWrite,
+        let mut opened = Opened::new(init, Some(main));
+        opened.live = live;
+        opened.lock = Some(lock);
+        opened.created = true;
+        Ok(Some(opened))
+    }
+
+    /// An existing file to write: lock it, read its state again under the
+    /// lock (a writer that just let go may have changed it), and resume it
+    /// from its record and its live region.
+    fn open_writer(opts: &MmapOptions, seen: &File) -> StorageResult<Option<Opened>> {
+        let path = &opts.path;
+        // The state was read from `seen`: it must be this file's.
+        let Some(file) = reopen_writable(seen, path)? else {
+            return Ok(None);
+        };
+        let lock = match lock_writer(path, &file)? {
+            None => return Ok(None),
+            Some(Locking::Busy) if opts.mode == OpenMode::Auto && opts.persist_ranges => {
+                let len = file.metadata().ctx("fstat", path)?.len();
+                return Self::follow(opts, file, len);
+            }
+            Some(Locking::Busy) => return Err(locked(path)),
+            Some(Locking::Held(lock)) => lock,
+        };
+        let len = file.metadata().ctx("fstat", path)?.len();
+        let existing = open_existing(&file, path, len, opts.mode, opts.persist_ranges);
+        let Some(Existing {
+            mut init,
+            writable: true,
+        }) = existing
+        else {
+            // Committed or emptied meanwhile: start over, as for any such file.
+            return Ok(None);
+        };
+        let mut opened = Opened::new(DriverState::default(), None);
+        if opts.persist_ranges {
+            let id = sys::file_id(&file).ctx("fstat", path)?;
+            let (mut live, left) = Publisher::open(path, &id, len)?;
+            // A record that could not be used makes the file start with
+            // nothing present (see `Recovery`); the region does not speak
+            // for it either.
+            let left = left.filter(|_| init.recovery == crate::Recovery::None);
+            if let Some(left) = left {
+                // What the last writer published after its last checkpoint.
+                for range in left.ranges {
+                    init.available.insert(range);
+                }
+                if left.final_len == Some(len) {
+                    // It committed and died before recording it: record it
+                    // (data first), so the commit outlives this boot too.
+                    init.final_len = Some(len);
+                    file.sync_data().ctx("fsync", path)?;
+                    let committed = Record {
+                        available: std::iter::once(0..len).filter(|r| !r.is_empty()).collect(),
+                        final_len: Some(len),
+                        meta: init.meta.clone(),
+                    };
+                    record::store(path, &file, &committed)?;
+                }
+            }
+            if init.final_len.is_none() {
+                live.start(&id, &init.available)?;
+                opened.live = Some(live);
+            }
+        }
+        let writable = init.final_len.is_none();
+        if writable || opts.mode == OpenMode::ReadWrite {
+            opened.lock = Some(lock);
+        }
+        // Otherwise committed after all: no writer, no lock.
+        opened.init = init;
+        opened.main = Some(MappedFile::open(file, path, writable)?);
+        Ok(Some(opened))
+    }
+
+    /// A follower of the in-progress file `file` (`len` bytes): read-only,
+    /// its ranges from the record and the live region, then from the feed.
+    fn follow(opts: &MmapOptions, file: File, len: u64) -> StorageResult<Option<Opened>> {
+        let path = &opts.path;
+        let id = sys::file_id(&file).ctx("fstat", path)?;
+        let (feed, left) = match Subscriber::open(path, id) {
+            Ok((sub, left)) => (Some(Feed::new(sub)), left),
+            // No region to follow (a directory we cannot write, a damaged
+            // region): a plain read-only view of what the record says.
+            Err(_) => (None, None),
+        };
+        // Read the record after the region: a writer that committed deletes
+        // the region only after recording the commit, so a follower that
+        // found no region (and made a blank one) sees the commit here. Only
+        // a record can make the file committed: without one the file is in
+        // progress (it has a writer, or a record said so a moment ago), even
+        // empty (its writer is creating it).
+        let mut init = DriverState {
+            read_only: true,
             ..DriverState::default()
         };
-        Ok(Some((
-            Self::new(path, mode, persist_ranges, Some(main)),
-            init,
-        )))
+        match record::load(path, &file, len) {
+            Ok(rec) => {
+                init.available = rec.available;
+                init.final_len = rec.final_len;
+                init.meta = rec.meta;
+            }
+            Err(why) => {
+                if len > 0 {
+                    init.recovery = why;
+                }
+            }
+        }
+        if init.final_len.is_none() {
+            if let Some(left) = left {
+                for range in left.ranges {
+                    init.available.insert(range);
+                }
+                init.final_len = left.final_len;
+            }
+            init.feed = feed;
+        }
+        let mut opened = Opened::new(init, None);
+        opened.followed = Some(file);
+        Ok(Some(opened))
     }
 
     /// A driver over `file`, an empty file the caller just created
-    /// exclusively at `path` and holds (the temp of an
-    /// [`AtomicChunked`](crate::AtomicChunked)): grown to `len` bytes, sparse,
-    /// active, without a record; a write after a commit reopens it.
+    /// exclusively at `path` and holds, locked (the temp of an
+    /// [`AtomicChunked`](crate::AtomicChunked), whose claim is its writer's
+    /// lock): grown to `len` bytes, sparse, active, without a record; a write
+    /// after a commit reopens it.
     ///
     /// The caller's descriptor is used, never the path: nothing put at the
     /// path meanwhile is opened instead.
@@ -468,71 +695,116 @@ impl MmapDriver {
             reopen_on_write: true,
             ..DriverState::default()
         };
-        let driver = Self::new(path, OpenMode::ReadWrite, false, Some(main));
-        Ok((driver, init))
+        let mut opened = Opened::new(init, Some(main));
+        opened.created = true;
+        Ok(Self::from_opened(
+            path,
+            OpenMode::ReadWrite,
+            false,
+            true,
+            opened,
+        ))
     }
 
     /// A driver over `file`, a file the caller wrote and renamed to `path`
     /// (an [`AtomicChunked`](crate::AtomicChunked) commit): committed at its
-    /// length, read-only if `read_only`; a rewrite after `reactivate` is a
-    /// new generation beside it, as for any committed file.
+    /// length, read-only if `read_only`; a rewrite after `reactivate` takes
+    /// the writer's lock and is a new generation beside it, as for any
+    /// committed file.
     pub(crate) fn on_committed_file(
         file: File,
         path: PathBuf,
         read_only: bool,
     ) -> StorageResult<(Self, DriverState)> {
         let main = MappedFile::open(file, &path, false)?;
-        let len = main.len();
+        let init = DriverState {
+            final_len: Some(main.len()),
+            read_only,
+            ..DriverState::default()
+        };
         let mode = if read_only {
             OpenMode::ReadOnly
         } else {
             OpenMode::Auto
         };
-        let init = DriverState {
-            final_len: Some(len),
-            read_only,
-            ..DriverState::default()
-        };
-        let driver = Self::new(path, mode, false, Some(main));
-        driver.written_end.store(len, Ordering::Relaxed);
-        Ok((driver, init))
+        let opened = Opened::new(init, Some(main));
+        Ok(Self::from_opened(path, mode, false, false, opened))
     }
 
-    fn new(path: PathBuf, mode: OpenMode, persist: bool, main: Option<MappedFile>) -> Self {
-        Self {
+    /// The driver of what an open produced; `claimed`: the writer's lock is
+    /// the caller's.
+    fn from_opened(
+        path: PathBuf,
+        mode: OpenMode,
+        persist_ranges: bool,
+        claimed: bool,
+        opened: Opened,
+    ) -> (Self, DriverState) {
+        // Existing bytes count as written: large writes over them are copies.
+        let written_end = if opened.created {
+            0
+        } else {
+            opened.main.as_ref().map_or(0, MappedFile::len)
+        };
+        let follower = opened.followed.is_some();
+        let driver = Self {
             path,
             mode,
-            persist,
+            persist: persist_ranges && !follower,
             files: RwLock::new(Files {
-                main,
+                main: opened.main,
                 rewrite: None,
                 closed: false,
                 damaged: false,
+                lock: opened.lock,
+                followed: opened.followed,
             }),
             unpersisted: AtomicU64::new(0),
-            written_end: AtomicU64::new(0),
+            written_end: AtomicU64::new(written_end),
             epoch: AtomicU64::new(0),
             record: Mutex::new(()),
-        }
+            live: Mutex::new(opened.live),
+            claimed,
+        };
+        (driver, opened.init)
     }
 }
 
-/// Opens `path` again for writing, and checks that it is still the file
-/// `read` (which the range record was loaded for).
-fn reopen_writable(read: &File, path: &Path) -> StorageResult<File> {
-    let (rw, _) = open_existing_file(path, true)?;
+impl Driver for MmapDriver {
+    type Options = MmapOptions;
+
+    fn open(opts: MmapOptions) -> StorageResult<(Self, DriverState)> {
+        for _ in 0..OPEN_ATTEMPTS {
+            if let Some(opened) = Self::open_once(&opts)? {
+                return Ok(Self::from_opened(
+                    opts.path,
+                    opts.mode,
+                    opts.persist_ranges,
+                    false,
+                    opened,
+                ));
+            }
+        }
+        Err(StorageError::io(
+            std::io::Error::other("the file kept changing while it was opened"),
+            "open",
+            Some(opts.path),
+        ))
+    }
+}
+
+/// Opens `path` again for writing; `None` if it is no longer the file
+/// `read` (which the range record was loaded for): look again.
+fn reopen_writable(read: &File, path: &Path) -> StorageResult<Option<File>> {
+    let (rw, _) = match open_existing_file(path, true) {
+        Err(e) if e.errno() == Some(ENOENT) => return Ok(None),
+        other => other?,
+    };
     let same = matches!(
         (sys::file_id(read), sys::file_id(&rw)),
         (Ok(a), Ok(b)) if a.same_file(&b)
     );
-    if !same {
-        return Err(StorageError::io(
-            std::io::Error::other("the file was replaced while it was opened"),
-            "open",
-            Some(path.to_path_buf()),
-        ));
-    }
-    Ok(rw)
+    Ok(same.then_some(rw))
 }
 
 impl MmapDriver {
@@ -558,6 +830,39 @@ impl MmapDriver {
             main.unmap();
         }
         f.damaged = true;
+    }
+
+    /// Publishes `range` of the first generation, whose bytes are in the file
+    /// now, to other processes (with persisted ranges). A region that cannot
+    /// grow fails the write: nothing claims a range nobody could follow.
+    fn publish(&self, range: std::ops::Range<u64>) -> StorageResult<()> {
+        if !self.persist {
+            return Ok(());
+        }
+        match self.live.lock().as_mut() {
+            Some(live) => live.publish(range),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes the writer's lock before this handle first writes, if it has
+    /// not got it (an `Auto` handle that opened a committed file).
+    fn ensure_lock(&self, f: &mut Files) -> StorageResult<()> {
+        if self.claimed || f.lock.is_some() {
+            return Ok(());
+        }
+        let Some(main) = &f.main else {
+            return Ok(());
+        };
+        match WriterLock::try_acquire(&self.path, main.file())? {
+            Acquired::Held(lock) => {
+                f.lock = Some(lock);
+                Ok(())
+            }
+            // Busy, or our file is no longer at the path: either way the
+            // path has another writer now.
+            Acquired::Busy | Acquired::Replaced => Err(locked(&self.path)),
+        }
     }
 
     /// Bookkeeping after a successful write of `n` bytes at `offset`.
@@ -592,6 +897,7 @@ impl MmapDriver {
     /// Makes the next generation the committed file: sets its length,
     /// renames it over the data file, maps it read-only.
     fn swap_in(&self, f: &mut Files, final_len: u64) -> StorageResult<()> {
+        let locking = f.lock.is_some();
         let Some(next) = f.rewrite.as_mut().and_then(|rw| rw.next.as_mut()) else {
             return Ok(());
         };
@@ -601,9 +907,25 @@ impl MmapDriver {
         let Some(name) = next.name.take() else {
             return Err(StorageError::Closed);
         };
+        // The lock moves with the file: the new one is locked before it is
+        // at the path, the old one let go after.
+        let moved = if locking {
+            match WriterLock::for_temp(name.path(), next.file.file(), &self.path) {
+                Ok(lock) => Some(lock),
+                Err(e) => {
+                    next.name = Some(name);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         if let Err((e, name)) = name.persist(&next.target) {
             next.name = Some(name);
             return Err(e);
+        }
+        if moved.is_some() {
+            f.lock = moved;
         }
         let mut next = f
             .rewrite
@@ -656,6 +978,7 @@ impl MmapDriver {
                 if unchanged && keep {
                     f.rewrite = None;
                 } else {
+                    self.ensure_lock(&mut f)?;
                     // A new length is a new generation too: the committed
                     // file is never changed in place.
                     let next = self.create_next(final_len, "next")?;
@@ -680,6 +1003,9 @@ impl MmapDriver {
                     main.set_len(final_len)?;
                 }
                 main.seal()?;
+                if let Some(live) = self.live.lock().as_mut() {
+                    live.commit(final_len);
+                }
             }
         }
         self.written_end.store(final_len, Ordering::Relaxed);
@@ -712,6 +1038,9 @@ impl DriverIo for MmapDriver {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> StorageResult<usize> {
         let f = self.files.read();
         self.check(&f, "read")?;
+        if let Some(file) = &f.followed {
+            return sys::read_at(file, buf, offset).ctx("read", &self.path);
+        }
         let read = match &f.rewrite {
             Some(rw) if offset < rw.base_len => {
                 // One generation per read: stop at the committed end.
@@ -765,7 +1094,7 @@ impl DriverIo for MmapDriver {
                         return Err(e);
                     }
                     self.note_written(offset, data.len());
-                    return Ok(());
+                    return self.publish(offset..end);
                 }
             }
         }
@@ -801,11 +1130,15 @@ impl DriverIo for MmapDriver {
         });
         match result {
             Ok(()) => {
+                let first_generation = written.is_none();
                 if let Some(written) = written {
                     written.insert(offset..end);
                 }
                 drop(f);
                 self.note_written(offset, data.len());
+                if first_generation {
+                    self.publish(offset..end)?;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -833,6 +1166,7 @@ impl DriverIo for MmapDriver {
         if f.closed {
             return Err(StorageError::Closed);
         }
+        self.ensure_lock(&mut f)?;
         if f.damaged {
             // Mapped afresh, at the file's current size; the resource
             // forgets every range it had (see `lost`).
@@ -856,9 +1190,13 @@ impl DriverIo for MmapDriver {
 
     fn replace(&self, data: &[u8], durable: bool) -> StorageResult<()> {
         let len = data.len() as u64;
-        if self.files.read().closed {
-            // Not `check`: a whole new content heals a cut file.
-            return Err(StorageError::Closed);
+        {
+            let mut f = self.files.write();
+            if f.closed {
+                // Not `check`: a whole new content heals a cut file.
+                return Err(StorageError::Closed);
+            }
+            self.ensure_lock(&mut f)?;
         }
         // Written and synced outside the lock: nobody sees it until the swap.
         let mut next = self.create_next(len, "atomic")?;
@@ -887,6 +1225,10 @@ impl DriverIo for MmapDriver {
             f.rewrite = previous;
             return Err(e);
         }
+        if let Some(live) = self.live.lock().as_mut() {
+            // Followers of the file that was at the path learn it is gone.
+            live.replaced();
+        }
         f.damaged = false;
         self.written_end.store(len, Ordering::Relaxed);
         drop(f);
@@ -900,9 +1242,14 @@ impl DriverIo for MmapDriver {
     fn close(&self) {
         let mut f = self.files.write();
         f.main = None;
+        f.followed = None;
         // Deletes a next generation that was never committed.
         f.rewrite = None;
         f.closed = true;
+        // The region stays (followers and the next writer need it).
+        *self.live.lock() = None;
+        // Last: the next writer may start as soon as it is let go.
+        f.lock = None;
     }
 
     fn flush(&self) -> StorageResult<()> {
@@ -964,7 +1311,14 @@ impl DriverIo for MmapDriver {
             (std::sync::Arc::clone(main.file()), record)
         };
         self.unpersisted.store(0, Ordering::Relaxed);
-        record::store(&self.path, &file, &record).map(drop)
+        let stored = record::store(&self.path, &file, &record)?;
+        if stored && record.final_len.is_some() {
+            // The record says committed: nobody needs the live region now.
+            if let Some(live) = self.live.lock().take() {
+                live.retire();
+            }
+        }
+        Ok(())
     }
 
     fn checkpoint_due(&self) -> bool {

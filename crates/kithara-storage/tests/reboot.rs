@@ -1,0 +1,61 @@
+//! After a reboot the live region describes a page cache that is gone: only
+//! the durable record counts. The reboot is simulated with the boot-id test
+//! hook, which is process-wide: hence one test, alone in its binary.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use kithara_storage::{
+    test_hooks, CancellationToken, MmapOptions, MmapResource, OpenMode, Resource, ResourceExt,
+};
+use tempfile::TempDir;
+
+fn open(path: &Path, mode: OpenMode) -> MmapResource {
+    let mut o = MmapOptions::new(path);
+    o.mode = mode;
+    o.persist_ranges = true;
+    Resource::open(CancellationToken::new(), o).unwrap()
+}
+
+#[test]
+#[ignore = "run by the test of this file in a child process"]
+fn writer_child() {
+    common::writer_child();
+}
+
+#[test]
+fn after_a_reboot_only_the_record_counts() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("dl.bin");
+    let mut child = Child::spawn(
+        "writer_child",
+        &[("KITHARA_TEST_PATH", path.to_str().unwrap())],
+    );
+    assert_eq!(child.expect("OPEN"), "OPEN writer");
+    child.run("write 0 5000");
+    child.run("flush");
+    child.run("write 5000 5000");
+    child.run("write 20000 100");
+    child.kill();
+
+    // The same boot: the region adds what came after the checkpoint.
+    let same_boot = open(&path, OpenMode::ReadOnly);
+    assert_eq!(same_boot.ranges(), vec![0..10_000, 20_000..20_100]);
+    drop(same_boot);
+
+    test_hooks::set_boot_id(Some(0x5eed));
+    let follower = open(&path, OpenMode::ReadOnly);
+    assert_eq!(follower.ranges(), vec![0..5000]);
+    let res = open(&path, OpenMode::ReadWrite);
+    assert!(!res.is_follower());
+    assert_eq!(res.ranges(), vec![0..5000]);
+    let mut buf = vec![0; 5000];
+    assert_eq!(res.read_at(0, &mut buf).unwrap(), 5000);
+    assert!(buf == pattern(0..5000));
+    // The follower opened in the "new boot" follows the new writer.
+    res.write_at(5000, &pattern(5000..6000)).unwrap();
+    assert_eq!(follower.ranges(), vec![0..6000]);
+    test_hooks::set_boot_id(None);
+}
