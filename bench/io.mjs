@@ -67,22 +67,21 @@ function contenders() {
 
   // The same calls without the facade (argument checks, error rewrapping):
   // shows what the TypeScript layer costs on top of the binding.
-  const rawMmap = mmap.native
-  list.push({
-    name: 'mmap (binding only)',
-    diagnostic: true,
-    read: (o, b) => rawMmap.readAt(o, b),
-    write: (o, d) => rawMmap.writeAt(o, d),
-  })
-  const rawMem = mem.native
-  list.push({
-    name: 'mem (binding only)',
-    diagnostic: true,
-    read: (o, b) => rawMem.readAt(o, b),
-    write: (o, d) => rawMem.writeAt(o, d),
-  })
+  for (const [name, res] of [
+    ['mmap', mmap],
+    ['mem', mem],
+  ]) {
+    const raw = res.native
+    list.push({
+      name: `${name} (binding only)`,
+      diagnostic: true,
+      read: (o, b) => raw.readAt(o, b),
+      write: (o, d) => raw.writeAt(o, d),
+    })
+  }
   // The call floor: a member that does nothing, through the same binding
   // object, and through the facade.
+  const rawMmap = mmap.native
   floors.push({ name: 'floor binding', call: () => rawMmap.isClosed() })
   floors.push({ name: 'floor facade', call: () => mmap.isClosed() })
 
