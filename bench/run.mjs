@@ -11,6 +11,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { median } from './lib.mjs'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const root = path.dirname(benchDir)
@@ -129,10 +130,6 @@ if (wanted('rust')) results.rust = runRust()
 // ---------------------------------------------------------------------------
 // The table.
 
-const median = (xs) => {
-  const s = xs.slice().sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 const rows = []
 const find = (group, name) => results[group]?.cases.find((c) => c.name === name)
 
