@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kithara_storage::{
     CancellationToken, MemOptions, MmapOptions, Recovery, Resource, ResourceExt, ResourceStatus,
-    StorageError, StorageResource, WaitOutcome,
+    StorageError, StorageResource, StorageResult, WaitOutcome,
 };
 use proptest::prelude::*;
 
@@ -191,6 +191,28 @@ impl Model {
     }
 }
 
+/// A 1 ms timed wait, on another thread and bounded: a timeout that never
+/// ends the wait fails the sequence instead of hanging the test.
+fn bounded_wait(res: &StorageResource, range: std::ops::Range<u64>) -> StorageResult<WaitOutcome> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = res.clone();
+    let asked = range.clone();
+    std::thread::spawn(move || {
+        let got = waiter.wait_range_timeout(asked, Duration::from_millis(1));
+        // Gone before the answer: a reopen right after must find no handle
+        // (and no writer's lock) of this one left.
+        drop(waiter);
+        let _ = tx.send(got);
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| {
+            // Not a panic: proptest would shrink it, 10 s per attempt. A wait
+            // that never ends is a broken build; stop the test binary now.
+            eprintln!("a 1 ms timed wait never ended (range {range:?})");
+            std::process::abort()
+        })
+}
+
 fn run(mut res: StorageResource, ops: &[Op], reopen: Option<&dyn Fn() -> StorageResource>) {
     let mut m = Model::default();
     for (step, op) in ops.iter().enumerate() {
@@ -244,7 +266,7 @@ fn run(mut res: StorageResource, ops: &[Op], reopen: Option<&dyn Fn() -> Storage
                 assert_eq!(got, m.next_gap(a, b), "{ctx}");
             }
             Op::Wait(a, b) => {
-                let got = res.wait_range_timeout(a..b, Duration::from_millis(1));
+                let got = bounded_wait(&res, a..b);
                 assert_eq!(got.map_err(|e| kind(&e)), m.wait(a, b), "{ctx}");
             }
             Op::Reopen(close) => {

@@ -369,13 +369,23 @@ mod tests {
     #[test]
     fn an_abandoned_sync_wait_gives_up_and_is_withdrawn() {
         let res = mem(Flavor::Plain);
-        let mut asked = 0;
-        let mut abandon = || {
-            asked += 1;
-            asked == 3
-        };
-        let every = Duration::from_millis(1);
-        let got = res.wait_sync_or_abandon(0..1, None, every, &mut abandon);
+        // On another thread, bounded: a check that never ends the wait fails
+        // this test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = Arc::clone(&res);
+        std::thread::spawn(move || {
+            let mut asked = 0;
+            let mut abandon = || {
+                asked += 1;
+                asked == 3
+            };
+            let every = Duration::from_millis(1);
+            let got = waiter.wait_sync_or_abandon(0..1, None, every, &mut abandon);
+            let _ = tx.send((got, asked));
+        });
+        let (got, asked) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an abandoned wait never returned");
         assert!(matches!(got, Err(StorageError::Cancelled)), "{got:?}");
         assert_eq!(asked, 3);
         // A write still wakes such a wait at once, and is what decides it.
@@ -390,6 +400,37 @@ mod tests {
         };
         let got = res2.wait_sync_or_abandon(0..1, None, Duration::from_secs(3600), &mut || false);
         assert_eq!(got.unwrap(), WaitOutcome::Ready);
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn a_blocked_sync_wait_sleeps_between_its_abandon_checks() {
+        // Checked every 5 ms while a write comes 100 ms later: about 20
+        // checks, never a busy loop (at most one per elapsed period, plus
+        // the first and the last).
+        let res = mem(Flavor::Plain);
+        let writer = {
+            let handle = res.share();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                let r = RESOURCES.lookup(handle).unwrap();
+                r.resource().unwrap().write_at(0, b"a").unwrap();
+            })
+        };
+        let every = Duration::from_millis(5);
+        let mut asked = 0u32;
+        let started = std::time::Instant::now();
+        let got = res.wait_sync_or_abandon(0..1, None, every, &mut || {
+            asked += 1;
+            false
+        });
+        let periods = started.elapsed().as_millis() / every.as_millis();
+        assert_eq!(got.unwrap(), WaitOutcome::Ready);
+        assert!(asked >= 1, "never checked");
+        assert!(
+            u128::from(asked) <= periods + 2,
+            "{asked} checks in {periods} periods: a busy loop"
+        );
         writer.join().unwrap();
     }
 
