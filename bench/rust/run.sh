@@ -4,4 +4,4 @@
 # Extra arguments go to the harness (--only SUBSTRING, --out PATH).
 set -eu
 cd "$(dirname "$0")/../.."
-exec cargo run --release --locked --manifest-path bench/rust/Cargo.toml -- "$@"
+exec cargo run --release --locked --manifest-path bench/rust/Cargo.toml --bin kithara-storage-bench -- "$@"

@@ -6,7 +6,7 @@ use std::{io, path::Path};
 use parking_lot::RwLock;
 use rangemap::RangeSet;
 
-use super::{Driver, DriverIo, DriverState, Resource};
+use super::{membuf::MemBuf, Driver, DriverIo, DriverState, Resource};
 use crate::{StorageError, StorageResult};
 
 /// Writes that would grow a memory resource past this many bytes fail with
@@ -39,10 +39,10 @@ impl Default for MemOptions {
 }
 
 /// The bytes of a memory resource.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Buffers {
     /// The committed bytes, or the active ones while first written.
-    data: Vec<u8>,
+    data: MemBuf,
     /// After `reactivate` of committed bytes: the next generation.
     rewrite: Option<Rewrite>,
 }
@@ -54,7 +54,7 @@ struct Rewrite {
     /// Below it, readers get the committed bytes.
     base_len: usize,
     /// What the new generation has written, in `buf` (zeros elsewhere).
-    buf: Vec<u8>,
+    buf: MemBuf,
     written: RangeSet<u64>,
 }
 
@@ -87,14 +87,13 @@ fn too_large() -> StorageError {
     StorageError::io(io::Error::from(io::ErrorKind::FileTooLarge), "write", None)
 }
 
-fn out_of_memory() -> StorageError {
-    StorageError::io(io::Error::from(io::ErrorKind::OutOfMemory), "alloc", None)
-}
-
 impl MemDriver {
     fn empty() -> (Self, DriverState) {
         let driver = Self {
-            buf: RwLock::new(Some(Buffers::default())),
+            buf: RwLock::new(Some(Buffers {
+                data: MemBuf::from_vec(Vec::new(), ceiling(DEFAULT_MEM_MAX_LEN)),
+                rewrite: None,
+            })),
             max_len: DEFAULT_MEM_MAX_LEN,
         };
         (driver, DriverState::default())
@@ -106,20 +105,18 @@ impl Driver for MemDriver {
 
     fn open(opts: MemOptions) -> StorageResult<(Self, DriverState)> {
         let mut init = DriverState::default();
+        let top = ceiling(opts.max_len);
         let buf = match opts.initial_data {
             Some(data) => {
                 init.final_len = Some(data.len() as u64);
                 init.available = RangeSet::new();
-                data
+                MemBuf::from_vec(data, top)
             }
             None => {
-                let mut buf = Vec::new();
                 if opts.capacity as u64 > opts.max_len {
                     return Err(too_large());
                 }
-                buf.try_reserve_exact(opts.capacity)
-                    .map_err(|_| out_of_memory())?;
-                buf
+                MemBuf::with_capacity(opts.capacity, top)?
             }
         };
         let driver = Self {
@@ -146,26 +143,9 @@ fn copy_out(src: &[u8], offset: u64, buf: &mut [u8]) -> usize {
     n
 }
 
-/// Writes `data` into `buf` at `start`, growing it (zero-filled) as needed.
-fn copy_in(buf: &mut Vec<u8>, start: usize, data: &[u8]) -> StorageResult<()> {
-    let end = start + data.len();
-    if end > buf.len() {
-        buf.try_reserve(end - buf.len())
-            .map_err(|_| out_of_memory())?;
-        buf.resize(end, 0);
-    }
-    buf[start..end].copy_from_slice(data);
-    Ok(())
-}
-
-/// Resizes `buf` to `len` (zero-filled), failing cleanly without memory.
-fn resize(buf: &mut Vec<u8>, len: usize) -> StorageResult<()> {
-    if len > buf.len() {
-        buf.try_reserve(len - buf.len())
-            .map_err(|_| out_of_memory())?;
-    }
-    buf.resize(len, 0);
-    Ok(())
+/// The most bytes a buffer of a resource limited to `max_len` may hold.
+fn ceiling(max_len: u64) -> usize {
+    usize::try_from(max_len).unwrap_or(usize::MAX)
 }
 
 impl MemDriver {
@@ -184,10 +164,10 @@ impl DriverIo for MemDriver {
         Ok(match &b.rewrite {
             Some(rw) if offset < rw.base_len as u64 => {
                 // One generation per read: stop at the committed end.
-                copy_out(&b.data[..rw.base_len], offset, buf)
+                copy_out(&b.data.as_slice()[..rw.base_len], offset, buf)
             }
-            Some(rw) => copy_out(&rw.buf, offset, buf),
-            None => copy_out(&b.data, offset, buf),
+            Some(rw) => copy_out(rw.buf.as_slice(), offset, buf),
+            None => copy_out(b.data.as_slice(), offset, buf),
         })
     }
 
@@ -198,11 +178,11 @@ impl DriverIo for MemDriver {
         let b = guard.as_mut().ok_or(StorageError::Closed)?;
         match &mut b.rewrite {
             Some(rw) => {
-                copy_in(&mut rw.buf, start, data)?;
+                rw.buf.write_at(start, data)?;
                 rw.written.insert(offset..end as u64);
                 Ok(())
             }
-            None => copy_in(&mut b.data, start, data),
+            None => b.data.write_at(start, data),
         }
     }
 
@@ -213,25 +193,25 @@ impl DriverIo for MemDriver {
         if let Some(mut rw) = b.rewrite.take() {
             if rw.written.is_empty() {
                 // Nothing new: the committed bytes stay, at the new length.
-                if let Err(e) = resize(&mut b.data, len) {
+                if let Err(e) = b.data.resize(len) {
                     b.rewrite = Some(rw);
                     return Err(e);
                 }
                 return Ok(());
             }
             let kept = 0..rw.base_len.min(len) as u64;
-            if let Err(e) = resize(&mut rw.buf, len) {
+            if let Err(e) = rw.buf.resize(len) {
                 b.rewrite = Some(rw);
                 return Err(e);
             }
             for gap in rw.written.gaps(&kept) {
                 let (a, z) = (gap.start as usize, gap.end as usize);
-                rw.buf[a..z].copy_from_slice(&b.data[a..z]);
+                rw.buf.as_mut_slice()[a..z].copy_from_slice(&b.data.as_slice()[a..z]);
             }
             b.data = rw.buf;
             return Ok(());
         }
-        resize(&mut b.data, len)
+        b.data.resize(len)
     }
 
     fn reactivate(&self) -> StorageResult<()> {
@@ -240,7 +220,7 @@ impl DriverIo for MemDriver {
         if b.rewrite.is_none() {
             b.rewrite = Some(Rewrite {
                 base_len: b.data.len(),
-                buf: Vec::new(),
+                buf: MemBuf::from_vec(Vec::new(), ceiling(self.max_len)),
                 written: RangeSet::new(),
             });
         }
@@ -250,11 +230,8 @@ impl DriverIo for MemDriver {
     fn replace(&self, data: &[u8], _durable: bool) -> StorageResult<()> {
         self.checked_len(data.len() as u64)?;
         // Copied outside the lock; swapped in under it.
-        let mut fresh = Vec::new();
-        fresh
-            .try_reserve_exact(data.len())
-            .map_err(|_| out_of_memory())?;
-        fresh.extend_from_slice(data);
+        let mut fresh = MemBuf::with_capacity(0, ceiling(self.max_len))?;
+        fresh.write_at(0, data)?;
         let mut guard = self.buf.write();
         let b = guard.as_mut().ok_or(StorageError::Closed)?;
         b.data = fresh;

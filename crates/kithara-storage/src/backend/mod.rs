@@ -2,6 +2,7 @@
 //! Backends: the generic [`Resource`] state machine and the drivers it runs on.
 
 mod follow;
+mod membuf;
 mod memory;
 #[cfg(not(target_arch = "wasm32"))]
 mod mmap;

@@ -951,14 +951,24 @@ impl<D: DriverIo> ResourceExt for Resource<D> {
                 return Ok(());
             }
             self.inner.driver.write_at(offset, data)?;
-            st.available.insert(range.clone());
-            let span = st
-                .available
-                .get(&offset)
-                .cloned()
-                .unwrap_or_else(|| range.clone());
-            let woken = st.waiters.take_within(&span);
             st.dirty = true;
+            // Rewriting bytes that are all present already (one lookup)
+            // changes no range and satisfies no waiter: a pending waiter's
+            // range is never all present (waits register under this lock
+            // only when it is not, and every insert takes the ones it
+            // completes).
+            let woken = match st.available.get(&offset) {
+                Some(have) if have.end >= end => Vec::new(),
+                _ => {
+                    st.available.insert(range.clone());
+                    let span = st
+                        .available
+                        .get(&offset)
+                        .cloned()
+                        .unwrap_or_else(|| range.clone());
+                    st.waiters.take_within(&span)
+                }
+            };
             shared.publish(&st);
             woken
         };
