@@ -513,16 +513,10 @@ impl MmapDriver {
                 None => return Ok(None),
             },
         };
-        let lock = match lock_writer(path, &file)? {
-            None => return Ok(None),
-            // Someone else opened it at the same moment and writes it: as
-            // for any file with a writer, follow it or give way.
-            Some(Locking::Busy) if opts.mode == OpenMode::Auto && opts.persist_ranges => {
-                let len = file.metadata().ctx("fstat", path)?.len();
-                return Self::follow(opts, file, len);
-            }
-            Some(Locking::Busy) => return Err(locked(path)),
-            Some(Locking::Held(lock)) => lock,
+        // Someone else may have opened it at the same moment and write it.
+        let (file, lock) = match Self::lock_for_writing(opts, file)? {
+            Ok(held) => held,
+            Err(instead) => return Ok(instead),
         };
         if file.metadata().ctx("fstat", path)?.len() > 0 {
             // Written (and let go) by someone else since we looked.
@@ -570,14 +564,9 @@ impl MmapDriver {
         let Some(file) = reopen_writable(seen, path)? else {
             return Ok(None);
         };
-        let lock = match lock_writer(path, &file)? {
-            None => return Ok(None),
-            Some(Locking::Busy) if opts.mode == OpenMode::Auto && opts.persist_ranges => {
-                let len = file.metadata().ctx("fstat", path)?.len();
-                return Self::follow(opts, file, len);
-            }
-            Some(Locking::Busy) => return Err(locked(path)),
-            Some(Locking::Held(lock)) => lock,
+        let (file, lock) = match Self::lock_for_writing(opts, file)? {
+            Ok(held) => held,
+            Err(instead) => return Ok(instead),
         };
         let len = file.metadata().ctx("fstat", path)?.len();
         let existing = open_existing(&file, path, len, opts.mode, opts.persist_ranges);
@@ -628,6 +617,27 @@ impl MmapDriver {
         opened.init = init;
         opened.main = Some(MappedFile::open(file, path, writable)?);
         Ok(Some(opened))
+    }
+
+    /// Takes the writer's lock on `file` for an open that writes. `Err`
+    /// ends the attempt instead: `None` to start over (the file at the path
+    /// changed), or a follower, where an `auto` open with persisted ranges
+    /// finds another writer holding it (it gives way, as for any file with a
+    /// writer). A lock held by another writer is `Locked` otherwise.
+    fn lock_for_writing(
+        opts: &MmapOptions,
+        file: File,
+    ) -> StorageResult<Result<(File, WriterLock), Option<Opened>>> {
+        let path = &opts.path;
+        match lock_writer(path, &file)? {
+            None => Ok(Err(None)),
+            Some(Locking::Held(lock)) => Ok(Ok((file, lock))),
+            Some(Locking::Busy) if opts.mode == OpenMode::Auto && opts.persist_ranges => {
+                let len = file.metadata().ctx("fstat", path)?.len();
+                Self::follow(opts, file, len).map(Err)
+            }
+            Some(Locking::Busy) => Err(locked(path)),
+        }
     }
 
     /// A follower of the in-progress file `file` (`len` bytes): read-only,
