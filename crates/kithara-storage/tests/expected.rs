@@ -229,6 +229,11 @@ fn metadata_is_bounded_and_held_in_memory_without_a_record() {
     res.update_metadata(vec![("user".into(), Some("{}".into()))])
         .unwrap();
     assert_eq!(res.metadata().get("user").map(String::as_str), Some("{}"));
+    // Up to 64 KiB of keys and values in all is accepted, exactly.
+    let fits = "x".repeat(64 * 1024 - "user{}".len() - "fits".len());
+    res.update_metadata(vec![("fits".into(), Some(fits))])
+        .unwrap();
+    res.update_metadata(vec![("fits".into(), None)]).unwrap();
     let big = "x".repeat(64 * 1024);
     assert!(matches!(
         res.update_metadata(vec![("big".into(), Some(big))]),
