@@ -199,3 +199,15 @@ fn a_fifo_or_device_as_the_canonical_path_is_refused() {
         AtomicChunked::mmap(CancellationToken::new(), MmapOptions::new("/dev/null")).unwrap_err();
     assert_eq!(err.errno(), Some(19), "{err}");
 }
+
+#[test]
+fn a_temp_that_cannot_be_created_is_an_io_error_not_a_claim() {
+    // The canonical name fits, `<name>.tmp` is too long for the file system:
+    // the create fails for a reason of its own and says so (ENAMETOOLONG),
+    // instead of being taken for someone else's temp.
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("a".repeat(253));
+    let err = AtomicChunked::mmap(CancellationToken::new(), MmapOptions::new(&path)).unwrap_err();
+    assert!(matches!(err, StorageError::Io { .. }), "{err:?}");
+    assert_eq!(err.system_code(), Some("ENAMETOOLONG"), "{err:?}");
+}

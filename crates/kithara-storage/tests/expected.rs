@@ -314,4 +314,22 @@ fn chunked_observers_hear_the_close_and_keep_metadata_across_the_rename() {
     assert_eq!(res.expected_len(), Some(4));
     res.close();
     assert_eq!(events.take(), ["write 0..4", "commit 4", "close"]);
+    // A failure before the commit is heard too (the temp is discarded).
+    let other = dir.path().join("other.bin");
+    let res = AtomicChunked::mmap(CancellationToken::new(), MmapOptions::new(&other)).unwrap();
+    let shown = format!("{res:?}");
+    assert!(
+        shown.starts_with("AtomicChunked")
+            && shown.contains("other.bin")
+            && shown.contains("claimed: true"),
+        "{shown}"
+    );
+    res.add_observer(events.clone());
+    res.write_at(0, b"1").unwrap();
+    res.fail("origin went away".into());
+    res.close();
+    assert_eq!(
+        events.take(),
+        ["write 0..1", "fail origin went away", "close"]
+    );
 }
