@@ -53,6 +53,13 @@ fn waits_past_the_expected_length_are_eof_and_across_it_ready_below_it() {
             "{name}"
         );
         assert!(below.try_recv().is_err(), "{name}: 0..10 is not written");
+        // Asked once the part below the end is there: ready at once.
+        assert_eq!(
+            res.wait_range_timeout(95..300, std::time::Duration::ZERO)
+                .unwrap(),
+            WaitOutcome::Ready,
+            "{name}"
+        );
         // Nothing is missing past the end.
         assert_eq!(res.next_gap(0, u64::MAX), Some(0..90), "{name}");
         assert_eq!(res.next_gap(100, u64::MAX), None, "{name}");
