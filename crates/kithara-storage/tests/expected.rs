@@ -169,6 +169,19 @@ fn writes_past_it_and_incomplete_or_other_length_commits_are_refused() {
             Err(StorageError::LengthMismatch { .. })
         ));
     }
+    // A whole new content must have the expected length too.
+    let res = mem();
+    res.set_expected_len(Some(3)).unwrap();
+    assert!(matches!(
+        res.replace_all(b"abcd", false),
+        Err(StorageError::LengthMismatch {
+            expected: 3,
+            got: 4
+        })
+    ));
+    res.replace_all(b"abc", false).unwrap();
+    assert_eq!(res.len(), Some(3));
+    res.close();
     // An expected length below bytes already written contradicts them.
     let res = mem();
     res.write_at(0, &[0; 20]).unwrap();
