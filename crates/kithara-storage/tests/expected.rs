@@ -101,6 +101,19 @@ fn setting_the_expected_length_decides_the_waiters_it_concerns() {
         WaitOutcome::Eof
     );
 
+    // One across it with bytes missing below it keeps waiting for them.
+    let res = mem();
+    res.write_at(0, &[1; 50]).unwrap();
+    let gap = spawn_wait(&res, 40..120);
+    until_pending(|| res.pending_waiters(), 1);
+    res.set_expected_len(Some(100)).unwrap();
+    assert_eq!(res.pending_waiters(), 1, "decided with 50..100 missing");
+    res.write_at(50, &[1; 50]).unwrap();
+    assert_eq!(
+        gap.recv_timeout(PROMPT).unwrap().unwrap(),
+        WaitOutcome::Ready
+    );
+
     // A waiter clamped to one expected length waits for its whole range
     // again once the expected length is cleared.
     let res = mem();
