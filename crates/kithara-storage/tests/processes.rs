@@ -219,6 +219,11 @@ fn a_follower_in_this_process_follows_a_writer_in_another() {
     child.run("write 0 10");
     let f = follower(&path);
     assert!(f.contains_range(0..10));
+    // A read past what the follower knew merges the writer's news first.
+    child.run("write 10 10");
+    let mut buf = [0u8; 10];
+    assert_eq!(f.read_at(10, &mut buf).unwrap(), 10);
+    assert_eq!(buf.to_vec(), pattern(10..20));
     let waiting = spawn_wait(&f, 100_000..300_000);
     until_pending(|| f.pending_waiters(), 1);
     child.run("write 100000 150000");
