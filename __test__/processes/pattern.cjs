@@ -1,4 +1,5 @@
 'use strict'
+const { xorshift } = require('../reliability/xorshift.cjs')
 // The bytes of the processes tests' "download": a byte that depends on its
 // offset, so a misplaced or missing piece shows. Used by the tests and by
 // their child processes (child.mjs).
@@ -14,17 +15,12 @@ exports.piece = function piece(start, end) {
   return fill(Buffer.allocUnsafe(end - start), start)
 }
 
-/** 0 .. n-1 in an order fixed by `seed` (xorshift32 Fisher–Yates). */
+/** 0 .. n-1 in an order fixed by `seed` (Fisher–Yates over xorshift32). */
 exports.shuffled = function shuffled(n, seed) {
   const order = Array.from({ length: n }, (_, i) => i)
-  let x = seed >>> 0 || 1
+  const rand = xorshift(seed)
   for (let i = n - 1; i > 0; i--) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    const j = x % (i + 1)
+    const j = rand(i + 1)
     ;[order[i], order[j]] = [order[j], order[i]]
   }
   return order

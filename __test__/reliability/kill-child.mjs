@@ -8,6 +8,7 @@
 // kills it mid-loop rather than during startup.
 import { Atomic, AtomicChunked, CancellationToken, MmapResource } from '@kithara/storage'
 import { version } from './versions.cjs'
+import { xorshift } from './xorshift.cjs'
 
 const [mode, path] = process.argv.slice(2)
 const token = new CancellationToken()
@@ -16,14 +17,9 @@ const CHUNK = 256 * 1024
 
 function shuffled(n, salt) {
   const order = Array.from({ length: n }, (_, i) => i)
-  let x = (salt * 2654435761) >>> 0 || 1
+  const rand = xorshift(salt * 2654435761)
   for (let i = n - 1; i > 0; i--) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    const j = x % (i + 1)
+    const j = rand(i + 1)
     ;[order[i], order[j]] = [order[j], order[i]]
   }
   return order

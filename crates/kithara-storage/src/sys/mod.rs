@@ -37,8 +37,8 @@ pub(crate) mod wake;
 
 pub(crate) use imp::{
     copy_owner_and_mode, create_new, data_ranges, effective_uid, errno_name, file_len, guarded,
-    make_sparse, open_no_follow, open_regular, owner_and_links, punch_hole, read_at, same_boot,
-    sync_dir, try_lock, unlock, write_all_at, EEXIST, EIO, EISDIR, EMLINK, ENODEV, ENOENT,
+    make_sparse, open_regular, owner_and_links, punch_hole, read_at, same_boot, sync_dir, try_lock,
+    unlock, write_all_at, EEXIST, EIO, EISDIR, EMLINK, ENODEV, ENOENT,
 };
 
 use crate::error::refusal;

@@ -331,16 +331,6 @@ pub(crate) fn create_new(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Opens an existing `path` for reading (and writing if `write`) without
-/// following a symlink at the last component.
-pub(crate) fn open_no_follow(path: &Path, write: bool) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-}
-
 /// Takes an exclusive advisory lock on `file` without waiting (`flock`, so
 /// it belongs to this open file description and dies with its last
 /// descriptor, or with the process). `Ok(false)`: someone else holds it.

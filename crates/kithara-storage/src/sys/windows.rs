@@ -253,16 +253,6 @@ pub(crate) fn guarded<T>(copy: impl FnOnce() -> T) -> io::Result<T> {
     Ok(copy())
 }
 
-/// Opens an existing `path` for reading (and writing if `write`); a reparse
-/// point (symlink) at `path` is opened itself, not followed.
-pub(crate) fn open_no_follow(path: &Path, write: bool) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-        .open(path)
-}
-
 /// Releases the lock [`try_lock`] took: nothing to do before the handle
 /// closes, since handles this crate opens are not inherited by children.
 #[allow(clippy::unnecessary_wraps)]

@@ -306,18 +306,19 @@ impl Contents {
 }
 
 /// Opens `<data>.live`, creating it blank (exclusively, beside the data, as
-/// every temp: see `temp`) if there is none. A symlink there is refused.
+/// every temp: see `temp`) if there is none. A symlink, a FIFO or anything
+/// else that is not a regular file there is refused, without blocking.
 /// Returns the file and whether it could be opened for writing.
 fn open_region(region: &Path, grow_to: u64) -> StorageResult<(File, bool)> {
     loop {
-        match sys::open_no_follow(region, true) {
+        match sys::open_regular(region, true, false).map(|(file, _)| file) {
             Ok(file) => {
                 return check_region(file, grow_to)
                     .ctx("open", region)
                     .map(|f| (f, true))
             }
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                let file = sys::open_no_follow(region, false).ctx("open", region)?;
+                let (file, _) = sys::open_regular(region, false, false).ctx("open", region)?;
                 return check_region(file, 0)
                     .ctx("open", region)
                     .map(|f| (f, false));
