@@ -226,6 +226,11 @@ const MAX_RECORD_LEN: u64 = 256 << 20;
 /// the data file's owner (`Mismatch` otherwise: someone else's record proves
 /// nothing about our bytes).
 pub(crate) fn load(data: &Path, file: &File, file_len: u64) -> Result<Record, Recovery> {
+    load_within(data, file, file_len, MAX_RECORD_LEN)
+}
+
+/// [`load`] with the size limit as a parameter, so a test can reach it.
+fn load_within(data: &Path, file: &File, file_len: u64, max_len: u64) -> Result<Record, Recovery> {
     let (mut rec, meta) = match sys::open_regular(&path_of(data), false, false) {
         Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Recovery::Missing),
@@ -234,12 +239,12 @@ pub(crate) fn load(data: &Path, file: &File, file_len: u64) -> Result<Record, Re
     if !written_by_us_or_the_owner(&meta, file) {
         return Err(Recovery::Mismatch);
     }
-    if meta.len() > MAX_RECORD_LEN {
+    if meta.len() > max_len {
         return Err(Recovery::Damaged);
     }
     let mut bytes = Vec::new();
     if (&mut rec)
-        .take(MAX_RECORD_LEN + 1)
+        .take(max_len + 1)
         .read_to_end(&mut bytes)
         .is_err()
     {
@@ -400,6 +405,32 @@ mod tests {
             None,
             "a range touching the one before"
         );
+    }
+
+    #[test]
+    fn a_record_of_exactly_the_size_limit_loads_and_one_byte_less_is_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a.bin");
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&data)
+            .unwrap();
+        file.set_len(30).unwrap();
+        let record = Record {
+            available: set(&[(0, 10), (20, 30)]),
+            final_len: None,
+            meta: BTreeMap::new(),
+        };
+        assert!(store(&data, &file, &record).unwrap());
+        let len = fs::metadata(path_of(&data)).unwrap().len();
+        assert_eq!(load_within(&data, &file, 30, len), Ok(record.clone()));
+        assert_eq!(
+            load_within(&data, &file, 30, len - 1),
+            Err(Recovery::Damaged)
+        );
+        assert_eq!(load(&data, &file, 30), Ok(record));
     }
 
     #[test]

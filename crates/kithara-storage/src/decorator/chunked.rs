@@ -434,3 +434,35 @@ impl<R: ResourceExt> Drop for AtomicChunked<R> {
         let _ = self.abandon();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reclaim races, decided directly: between our failed create and
+    /// our open, the stale temp may vanish (its reclaimer removed it), and
+    /// between our create and our lock, another file may take its name.
+    #[test]
+    fn a_temp_that_vanished_before_the_reclaim_is_retried_not_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("a.bin.tmp");
+        assert!(remove_stale(&tmp).is_ok());
+        assert!(!tmp.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn still_at_needs_the_same_file_not_just_the_same_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("a.bin.tmp");
+        let other = dir.path().join("b.bin.tmp");
+        let file = File::create(&ours).unwrap();
+        File::create(&other).unwrap();
+        assert!(still_at(&file, &ours));
+        assert!(!still_at(&file, &other), "another file on the same volume");
+        fs::rename(&other, &ours).unwrap();
+        assert!(!still_at(&file, &ours), "replaced by a rename");
+        fs::remove_file(&ours).unwrap();
+        assert!(!still_at(&file, &ours), "removed");
+    }
+}
