@@ -4,7 +4,10 @@
 
 mod common;
 
-use std::path::Path;
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use common::*;
 use kithara_storage::{
@@ -57,5 +60,30 @@ fn after_a_reboot_only_the_record_counts() {
     // The follower opened in the "new boot" follows the new writer.
     res.write_at(5000, &pattern(5000..6000)).unwrap();
     assert_eq!(follower.ranges(), vec![0..6000]);
+
+    // With no flush and no close, the periodic checkpoint (due every 16 MiB
+    // written) records: once it has replaced the record, a reboot keeps
+    // what it recorded.
+    let big = dir.path().join("big.bin");
+    let mut child = Child::spawn(
+        "writer_child",
+        &[("KITHARA_TEST_PATH", big.to_str().unwrap())],
+    );
+    assert_eq!(child.expect("OPEN"), "OPEN writer");
+    let record = dir.path().join("big.bin.ranges");
+    let before = std::fs::read(&record).unwrap();
+    const LEN: u64 = 17 << 20;
+    child.run(&format!("write 0 {LEN}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read(&record).unwrap() == before {
+        assert!(
+            Instant::now() < deadline,
+            "no periodic checkpoint replaced the record"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill();
+    let res = open(&big, OpenMode::ReadWrite);
+    assert_eq!(res.ranges(), vec![0..LEN]);
     test_hooks::set_boot_id(None);
 }
