@@ -205,6 +205,47 @@ test('timeouts beyond setTimeout’s range and Infinity do not fire early', asyn
   t.is(r.waitRangeSync(0, 1, { timeoutMs: 0.5 }), 'ready')
 })
 
+// Serial: it replaces the global setTimeout, which no other test may see.
+test.serial('a timeout past setTimeout’s limit is armed in steps within it, re-armed when a step ends', async (t) => {
+  const MAX = 2 ** 31 - 1
+  const realSetTimeout = globalThis.setTimeout
+  const delays: number[] = []
+  let fired = false
+  // Long timers are recorded; the first one fires at once, as if its 24.8
+  // days had passed. Short ones (the test's own) run as usual.
+  const fake = ((fn: () => void, ms?: number) => {
+    if (ms === undefined || ms < 2 ** 30) return realSetTimeout(fn, ms)
+    delays.push(ms)
+    if (fired) return realSetTimeout(() => {}, MAX)
+    fired = true
+    return realSetTimeout(fn, 0)
+  }) as typeof setTimeout
+  globalThis.setTimeout = fake
+  t.teardown(() => {
+    globalThis.setTimeout = realSetTimeout
+  })
+  const { r } = open()
+  const ac = new AbortController()
+  let settled = false
+  const p = r.waitRange(0, 1, { timeoutMs: 3 * MAX, signal: ac.signal })
+  t.teardown(() => ac.abort())
+  p.then(
+    () => {
+      settled = true
+    },
+    () => {
+      settled = true
+    },
+  )
+  for (let i = 0; i < 5; i++) await new Promise((res) => setImmediate(res))
+  globalThis.setTimeout = realSetTimeout
+  // setTimeout clamps a larger delay to 1 ms (with a warning): each step must fit.
+  t.true(delays.length === 2 && delays.every((d) => d <= MAX), `delays ${delays}`)
+  t.false(settled, 'the wait timed out after the first step, not the whole timeout')
+  ac.abort()
+  await t.throwsAsync(p, { name: 'AbortError' })
+})
+
 test('a signal aborted after the wait settled changes nothing', async (t) => {
   const { r } = open()
   const ac = new AbortController()
