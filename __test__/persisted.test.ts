@@ -155,9 +155,11 @@ for (const backend of ['native', 'wasm']) {
   test(`${backend}: a script's last change still reaches its listener before the process exits`, async (t) => {
     const child = join(__dirname, 'events-child.mjs')
     const env = { ...process.env, KITHARA_STORAGE_BACKEND: backend }
-    for (const where of ['top', 'io', 'immediate']) {
-      const { stdout } = await run(process.execPath, [child, where], { env })
-      t.is(stdout, 'commit 3\n', where)
+    for (const act of ['writeAll', 'commit']) {
+      for (const where of ['top', 'io', 'immediate']) {
+        const { stdout } = await run(process.execPath, [child, where, act], { env })
+        t.is(stdout, 'commit 3\n', `${act} at ${where}`)
+      }
     }
   })
 }
