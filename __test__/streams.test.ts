@@ -334,6 +334,18 @@ test('write stream destroyed without an error does not fail the resource', async
   t.deepEqual(r.status(), { kind: 'active' })
 })
 
+test('an owning write stream destroyed with an error after the resource was committed leaves it committed', async (t) => {
+  const r = open()
+  const ws = r.createWriteStream()
+  await new Promise<void>((res, rej) => ws.write(Buffer.from('abc'), (e) => (e ? rej(e) : res())))
+  // Someone else completed the resource (a piece writer, a download).
+  r.commit()
+  ws.destroy(new Error('client went away'))
+  await t.throwsAsync(new Promise((_, rej) => ws.on('error', rej)), { message: 'client went away' })
+  t.deepEqual(r.status(), { kind: 'committed', finalLen: 3 })
+  t.true(r.readAll().equals(Buffer.from('abc')))
+})
+
 test('write stream: an error of the resource itself does not fail it', async (t) => {
   const r = MemResource.open(new CancellationToken(), { initialData: bytes(4) })
   const ws: Writable = r.createWriteStream()
