@@ -1,5 +1,6 @@
 /** waitRange: woken by every event kind, signals, timeouts, thousands pending. */
 import { pbkdf2 } from 'node:crypto'
+import { getEventListeners } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { CancellationToken, MemResource, StorageError, type StorageErrorCode } from '@kithara/storage'
@@ -244,6 +245,24 @@ test.serial('a timeout past setTimeout’s limit is armed in steps within it, re
   t.false(settled, 'the wait timed out after the first step, not the whole timeout')
   ac.abort()
   await t.throwsAsync(p, { name: 'AbortError' })
+})
+
+test('a wait lets go of its signal however it ends: at once, woken, refused, timed out', async (t) => {
+  const { r } = open()
+  const ac = new AbortController()
+  const listeners = (): number => getEventListeners(ac.signal, 'abort').length
+  r.writeAt(0, bytes(1))
+  t.is(await r.waitRange(0, 1, { signal: ac.signal }), 'ready')
+  t.is(listeners(), 0, 'a wait decided at once')
+  const woken = r.waitRange(1, 2, { signal: ac.signal })
+  t.is(listeners(), 1)
+  r.writeAt(1, bytes(1, 1))
+  t.is(await woken, 'ready')
+  t.is(listeners(), 0, 'a woken wait')
+  await rejectsWith(t, r.waitRange(2, 1, { signal: ac.signal }), 'ERR_STORAGE_INVALID_RANGE')
+  t.is(listeners(), 0, 'a refused wait')
+  await rejectsWith(t, r.waitRange(5, 6, { signal: ac.signal, timeoutMs: 1 }), 'ERR_STORAGE_TIMEOUT')
+  t.is(listeners(), 0, 'a timed-out wait')
 })
 
 test('a signal aborted after the wait settled changes nothing', async (t) => {
