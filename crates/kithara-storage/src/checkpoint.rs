@@ -42,7 +42,8 @@ fn worker() -> Option<&'static Worker> {
             ready: Condvar::new(),
         }));
         thread::Builder::new()
-            .name("kithara-storage-checkpoint".into())
+            // At most 15 bytes: Linux cuts thread names there.
+            .name("kithara-checkpt".into())
             .spawn(move || worker.run())
             .ok()
             .map(|_| worker)

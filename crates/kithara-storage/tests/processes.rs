@@ -436,3 +436,47 @@ fn simultaneous_auto_opens_of_a_new_file_give_one_writer_and_followers() {
         }
     }
 }
+
+/// What a follower's observer heard.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<String>>);
+
+impl kithara_storage::AvailabilityObserver for Heard {
+    fn on_write(&self, range: Range<u64>) {
+        self.0.lock().unwrap().push(format!("write {range:?}"));
+    }
+    fn on_commit(&self, final_len: u64) {
+        self.0.lock().unwrap().push(format!("commit {final_len}"));
+    }
+}
+
+impl Heard {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+#[test]
+fn a_followers_observer_hears_each_write_once() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("dl.bin");
+    let w = writer(&path);
+    let f = follower(&path);
+    let heard = std::sync::Arc::new(Heard::default());
+    f.add_observer(heard.clone());
+
+    w.write_at(0, &pattern(0..100)).unwrap();
+    assert!(f.contains_range(0..100));
+    assert_eq!(heard.take(), ["write 0..100"]);
+
+    // The writer publishes what it wrote since, or everything: either way
+    // the follower tells its observer only what is new to it.
+    w.write_at(100, &pattern(100..200)).unwrap();
+    w.write_at(50, &pattern(50..150)).unwrap();
+    assert!(f.contains_range(0..200));
+    assert_eq!(heard.take(), ["write 100..200"], "heard known bytes again");
+
+    w.commit(Some(200)).unwrap();
+    assert_eq!(f.len(), Some(200));
+    assert_eq!(heard.take(), ["commit 200"]);
+}

@@ -196,3 +196,57 @@ fn a_rewrite_keeps_the_holes_of_the_committed_file() {
     res.read_at(4095, &mut buf).unwrap();
     assert_eq!(buf, [1, 3, 3]);
 }
+
+/// An in-order writer gets blocks for a window of holes ahead of it in one
+/// `pwrite` (so its next small writes are copies into the mapping): the
+/// window is bounded, stops at bytes written out of order (it must not write
+/// its zeros over them), claims nothing, and a commit trims it.
+#[test]
+fn an_in_order_writer_reserves_a_bounded_window_that_spares_written_bytes() {
+    const PIECE: u64 = 4 * KIB;
+    let dir = disk_dir();
+    let path = dir.path().join("run.bin");
+    let mut o = MmapOptions::new(&path);
+    o.initial_len = Some(64 * MIB);
+    let res: MmapResource = Resource::open(CancellationToken::new(), o).unwrap();
+    // Written out of order first, in the way of the run's window.
+    res.write_at(200 * KIB + 10, b"ahead").unwrap();
+    let run = 32 * PIECE;
+    for i in 0..run / PIECE {
+        let piece = vec![i as u8 + 1; PIECE as usize];
+        res.write_at(i * PIECE, &piece).unwrap();
+    }
+    let mut ahead = [0u8; 5];
+    assert_eq!(res.read_at(200 * KIB + 10, &mut ahead).unwrap(), 5);
+    assert_eq!(&ahead, b"ahead", "the window wrote over written bytes");
+    assert!(res.contains_range(0..run));
+    assert!(!res.contains_range(run..run + 1), "the window is claimed");
+
+    // Past the out-of-order page, a second run far away: its window is
+    // bounded, whatever the file's length.
+    let far = 32 * MIB;
+    for i in 0..16 {
+        res.write_at(far + i * PIECE, &[9; PIECE as usize]).unwrap();
+    }
+    let used = allocated(&path);
+    assert!(
+        used <= 200 * KIB + 2 * (16 * PIECE + 256 * KIB) + 16 * KIB,
+        "two short runs and one page allocated {used} bytes"
+    );
+    let mut buf = vec![0u8; (run + PIECE) as usize];
+    assert_eq!(res.read_at(0, &mut buf).unwrap(), buf.len());
+    for i in 0..run / PIECE {
+        let at = (i * PIECE) as usize;
+        assert!(buf[at..at + PIECE as usize]
+            .iter()
+            .all(|&b| b == i as u8 + 1));
+    }
+    assert!(buf[run as usize..].iter().all(|&b| b == 0));
+
+    // A commit at the end of the second run cuts the window past it.
+    res.write_at(far + 16 * PIECE, b"end").unwrap();
+    let final_len = far + 16 * PIECE + 3;
+    res.commit(Some(final_len)).ok();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), final_len);
+    assert!(allocated(&path) <= 200 * KIB + 256 * KIB + 16 * PIECE + 16 * KIB);
+}

@@ -122,7 +122,8 @@ impl Feed {
     pub(crate) fn start(&self, target: Weak<dyn Target>) {
         let feed = self.clone();
         let spawned = thread::Builder::new()
-            .name("kithara-storage-follow".into())
+            // At most 15 bytes: Linux cuts thread names there.
+            .name("kithara-follow".into())
             .stack_size(256 * 1024)
             .spawn(move || feed.run(&target));
         if spawned.is_err() {

@@ -522,8 +522,10 @@ impl<D: DriverIo> Resource<D> {
     /// asked. Called first by every query, so answers are current.
     fn follow(&self) {
         if let Some(feed) = &self.inner.feed {
-            if let Some(update) = feed.poll() {
-                self.inner.absorb(update);
+            // The end (a commit, the file replaced) learned by a query ends
+            // the follow thread too: nothing more will come.
+            if feed.poll().is_some_and(|update| self.inner.absorb(update)) {
+                feed.stop();
             }
         }
     }
@@ -1144,6 +1146,9 @@ impl<D: DriverIo> Target for Inner<D> {
                 if range.is_empty() || st.covers(&range) {
                     continue;
                 }
+                // A writer may publish ranges this follower partly knows:
+                // its observers hear only the bytes new to it.
+                fresh.extend(st.available.gaps(&range));
                 st.available.insert(range.clone());
                 let span = st
                     .available
@@ -1151,7 +1156,6 @@ impl<D: DriverIo> Target for Inner<D> {
                     .cloned()
                     .unwrap_or_else(|| range.clone());
                 woken.extend(st.waiters.take_within(&span));
-                fresh.push(range);
             }
             let mut wakes: Wakes = woken
                 .into_iter()

@@ -16,6 +16,14 @@
 //!   `fallocate` is not enough for that: on a nearly full ext4, a store
 //!   through the mapping into fallocated (unwritten) blocks still raises
 //!   SIGBUS, while one into written blocks does not;
+//! - a writer going in order (its write starts in the page after one that
+//!   holds blocks, and runs into holes) gets blocks for up to
+//!   [`AHEAD`] more bytes of the holes after it in the same `pwrite`, as
+//!   zeros, so its next writes are copies into the mapping instead of one
+//!   system call per page. Those zeros are never claimed (the ranges say
+//!   what is written), and a commit cuts what lies past the final length.
+//!   If the widened `pwrite` fails (a disk nearly full, a file size limit),
+//!   its blocks are given back and the write is tried alone;
 //! - if the `pwrite` fails, the pages of its range that were holes before are
 //!   punched out again (ext4 keeps what a partial write allocated), so a
 //!   failed write leaves no blocks behind. Pages that held data before are
@@ -50,6 +58,10 @@ use crate::{
     error::{refusal, refused_errno, IoContext},
     sys, StorageError, StorageResult,
 };
+
+/// How far past an in-order writer's write its `pwrite` reserves blocks
+/// (see the module docs): one system call per this many bytes, not per page.
+const AHEAD: u64 = 256 * 1024;
 
 /// `range` widened to whole pages.
 fn pages_around(range: &Range<u64>) -> Range<u64> {
@@ -118,6 +130,29 @@ impl Blocks {
             holes.remove(partial.clone());
         }
         holes.into_iter().collect()
+    }
+
+    /// Whether the page before `page_start` holds blocks: a write starting
+    /// at `page_start` continues an in-order run.
+    fn continues_run(&self, page_start: u64) -> bool {
+        page_start
+            .checked_sub(1)
+            .is_some_and(|before| self.pages.contains(&before))
+    }
+
+    /// The end of the run of whole holes (no blocks, not even partly) that
+    /// starts at `from`, at most `limit`.
+    fn holes_end(&self, from: u64, limit: u64) -> u64 {
+        if from >= limit {
+            return from;
+        }
+        let window = from..limit;
+        let first = |set: &RangeSet<u64>| {
+            set.overlapping(&window)
+                .next()
+                .map_or(limit, |taken| taken.start.max(from))
+        };
+        first(&self.pages).min(first(&self.partial))
     }
 
     /// The file is now `len` bytes: pages past it are gone.
@@ -344,19 +379,35 @@ impl MappedFile {
         self.check_not_cut()?;
         let range = offset..offset + data.len() as u64;
         let pages = pages_around(&range);
-        let holes = {
+        let (holes, ahead) = {
             let blocks = self.blocks.read();
             if blocks.covers(&pages) {
                 drop(blocks);
                 return sys::write_all_at(&self.file, data, offset).ctx("write", &self.path);
             }
-            blocks.holes(&pages)
+            let ahead = if blocks.continues_run(pages.start) {
+                let limit = pages.end.saturating_add(AHEAD).min(self.len);
+                blocks.holes_end(pages.end, limit)
+            } else {
+                pages.end
+            };
+            (blocks.holes(&(pages.start..ahead.max(pages.end))), ahead)
         };
+        if ahead > pages.end {
+            let whole = pages.start..ahead;
+            if self.write_widened(&whole, offset, data, pages.end).is_ok() {
+                self.blocks.write().insert(whole);
+                return Ok(());
+            }
+            // Too much for the disk or the size limit: give it all back and
+            // write just this.
+            punch(&self.file, &holes);
+        }
         let whole = pages.start..pages.end.min(self.len);
         let result = if whole == range {
             sys::write_all_at(&self.file, data, offset)
         } else {
-            self.write_widened(&whole, offset, data)
+            self.write_widened(&whole, offset, data, whole.end)
         };
         if let Err(e) = result {
             punch(&self.file, &holes);
@@ -367,19 +418,27 @@ impl MappedFile {
     }
 
     /// `pwrite` of `whole` (a page-aligned range around `offset..`), with
-    /// `data` at `offset` and the file's current bytes around it.
-    fn write_widened(&self, whole: &Range<u64>, offset: u64, data: &[u8]) -> io::Result<()> {
+    /// `data` at `offset` and the file's current bytes around it, up to
+    /// `zeros_from` (holes from there on: zeros, not read).
+    fn write_widened(
+        &self,
+        whole: &Range<u64>,
+        offset: u64,
+        data: &[u8],
+        zeros_from: u64,
+    ) -> io::Result<()> {
         let head = usize::try_from(offset - whole.start).unwrap_or(0);
         let tail_start = head + data.len();
         let len = usize::try_from(whole.end - whole.start).unwrap_or(tail_start);
+        let tail_end = usize::try_from(zeros_from.min(whole.end) - whole.start).unwrap_or(len);
         let mut buf = vec![0u8; len];
         if head > 0 {
             sys::read_at(&self.file, &mut buf[..head], whole.start)?;
         }
         buf[head..tail_start].copy_from_slice(data);
-        if tail_start < len {
+        if tail_start < tail_end {
             let at = offset + data.len() as u64;
-            sys::read_at(&self.file, &mut buf[tail_start..], at)?;
+            sys::read_at(&self.file, &mut buf[tail_start..tail_end], at)?;
         }
         sys::write_all_at(&self.file, &buf, whole.start)
     }
@@ -470,4 +529,38 @@ pub(super) fn sync(map: Option<&MmapRaw>, file: &File, path: &Path) -> StorageRe
         map.flush().ctx("msync", path)?;
     }
     file.sync_data().ctx("fsync", path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_continues_after_a_page_with_blocks_only() {
+        let page = sys::page_size();
+        let blocks = Blocks::learn(Some(std::iter::once(0..page).collect()), 16 * page);
+        assert!(blocks.continues_run(page));
+        assert!(!blocks.continues_run(0), "the first page starts no run");
+        assert!(!blocks.continues_run(2 * page), "after a hole");
+    }
+
+    #[test]
+    fn the_window_ends_at_the_first_page_with_any_blocks() {
+        let page = sys::page_size();
+        // Pages 0 and 6 hold blocks; page 9 only partly (a block smaller
+        // than a page, as a file system with 1 KiB blocks reports).
+        let data = vec![0..page, 6 * page..7 * page, 9 * page + 512..9 * page + 1024];
+        let blocks = Blocks::learn(Some(data), 32 * page);
+        assert_eq!(blocks.holes_end(page, 5 * page), 5 * page, "all holes");
+        assert_eq!(blocks.holes_end(page, 16 * page), 6 * page, "a whole page");
+        assert_eq!(
+            blocks.holes_end(7 * page, 16 * page),
+            9 * page,
+            "a partial page"
+        );
+        assert_eq!(blocks.holes_end(10 * page, 16 * page), 16 * page);
+        assert_eq!(blocks.holes_end(16 * page, 16 * page), 16 * page);
+        let run = Blocks::learn(Some(std::iter::once(0..3 * page).collect()), 32 * page);
+        assert_eq!(run.holes_end(page, 8 * page), page, "inside blocks");
+    }
 }
