@@ -312,6 +312,15 @@ export function memberTests(test: TestFn, f: Factory): void {
     cyclic.self = cyclic
     t.is(codeOf(t.throws(() => r.setMetadata({ user: cyclic }))), 'ERR_INVALID_ARG_VALUE')
     t.is(r.metadata().etag, '"v1"', 'a refused patch changes nothing')
+    // The limits are inclusive: 8 KiB of UTF-8 in a field, 16 KiB of JSON in `user`.
+    const field = 'é'.repeat(4096)
+    r.setMetadata({ url: field })
+    t.is(r.metadata().url, field)
+    t.is(codeOf(t.throws(() => r.setMetadata({ url: `${field}x` }))), 'ERR_OUT_OF_RANGE')
+    const user = 'x'.repeat(16 * 1024 - 2)
+    r.setMetadata({ user })
+    t.is(r.metadata().user, user)
+    t.is(codeOf(t.throws(() => r.setMetadata({ user: `${user}x` }))), 'ERR_OUT_OF_RANGE')
     r.close()
   })
 

@@ -86,6 +86,22 @@ test('OpenMode.ReadWrite: an existing file opens writable', (t) => {
   t.deepEqual(new Uint8Array(readFileSync(path)), bytes(6))
 })
 
+test('an expectedLen the file contradicts refuses the open and leaves no writer holding the file', (t) => {
+  const path = fresh(t)
+  writeFileSync(path, bytes(10))
+  const err = t.throws(() => MmapResource.open(new CancellationToken(), { path, mode: 'readWrite', expectedLen: 5 }), {
+    instanceOf: StorageError,
+  })
+  t.is(err?.code, 'ERR_STORAGE_LENGTH_MISMATCH')
+  // The refused open closed what it had opened: its lock is gone at once.
+  const r = MmapResource.open(new CancellationToken(), { path, mode: 'readWrite' })
+  r.reactivate()
+  r.writeAt(10, bytes(2, 10))
+  r.commit()
+  r.close()
+  t.deepEqual(new Uint8Array(readFileSync(path)), bytes(12))
+})
+
 test('OpenMode.ReadOnly: writes say ERR_STORAGE_READ_ONLY; a missing file is committed and empty', (t) => {
   const path = fresh(t)
   writeFileSync(path, bytes(4))

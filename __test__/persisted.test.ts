@@ -141,6 +141,26 @@ test('sync() makes the ranges and metadata durable: a process killed right after
   }
 })
 
+test('sync() rejects with ERR_STORAGE_IO when the record cannot be written, its stack at the caller', async (t) => {
+  const path = join(tempDir(t), 'f.bin')
+  const r = open(path)
+  t.teardown(() => r.close())
+  r.writeAt(0, bytes(100))
+  await r.sync()
+  // A non-empty directory where the record goes: renaming the new record over it fails.
+  rmSync(`${path}.ranges`)
+  mkdirSync(join(`${path}.ranges`, 'x'), { recursive: true })
+  r.writeAt(100, bytes(100, 100))
+  async function syncHere(): Promise<void> {
+    await r.sync()
+  }
+  const err = await t.throwsAsync(syncHere(), { instanceOf: StorageError })
+  t.is(err?.code, 'ERR_STORAGE_IO')
+  t.is(err?.syscall, 'rename')
+  t.is(err?.path, `${path}.ranges`)
+  t.regex(String(err?.stack).split('\n')[1] ?? '', /syncHere/)
+})
+
 test('an OS error names its POSIX code (systemCode) beside errno and syscall', (t) => {
   const dir = join(tempDir(t), 'a-directory')
   mkdirSync(dir)
@@ -155,9 +175,11 @@ for (const backend of ['native', 'wasm']) {
   test(`${backend}: a script's last change still reaches its listener before the process exits`, async (t) => {
     const child = join(__dirname, 'events-child.mjs')
     const env = { ...process.env, KITHARA_STORAGE_BACKEND: backend }
-    for (const where of ['top', 'io', 'immediate']) {
-      const { stdout } = await run(process.execPath, [child, where], { env })
-      t.is(stdout, 'commit 3\n', where)
+    for (const act of ['writeAll', 'commit']) {
+      for (const where of ['top', 'io', 'immediate']) {
+        const { stdout } = await run(process.execPath, [child, where, act], { env })
+        t.is(stdout, 'commit 3\n', `${act} at ${where}`)
+      }
     }
   })
 }

@@ -2,6 +2,7 @@
  * createReadStream / createWriteStream and the progress events, on memory
  * resources (the download suite runs them on files against nginx).
  */
+import { getEventListeners } from 'node:events'
 import { Readable, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Worker } from 'node:worker_threads'
@@ -176,12 +177,30 @@ test('read stream: abort errors with an AbortError caused by the reason and leav
 test('read stream keeps waiting through interrupt()', async (t) => {
   const r = open()
   const p = collect(r.createReadStream())
-  await turn()
-  r.interrupt()
-  await turn()
+  // Interrupted again and again while it waits: every time it waits again
+  // for the same byte, never ends early nor reads a hole.
+  for (let i = 0; i < 3; i++) {
+    await untilPending(r, 1)
+    r.interrupt()
+    await turn()
+  }
+  await untilPending(r, 1)
   r.writeAt(0, bytes(8))
   r.commit()
-  t.is((await p).length, 8)
+  t.deepEqual(new Uint8Array(await p), bytes(8))
+})
+
+test('read stream lets go of its signal when it ends or is destroyed', async (t) => {
+  const r = open()
+  r.writeAt(0, bytes(8))
+  r.commit()
+  const ac = new AbortController()
+  t.is((await collect(r.createReadStream({ signal: ac.signal }))).length, 8)
+  const s = r.createReadStream({ signal: ac.signal, start: 8 })
+  s.destroy()
+  await turn()
+  // A long-lived signal passed to many streams must not collect listeners.
+  t.is(getEventListeners(ac.signal, 'abort').length, 0)
 })
 
 test('read stream: destroy withdraws its wait', async (t) => {
@@ -313,6 +332,18 @@ test('write stream destroyed without an error does not fail the resource', async
   ws.destroy()
   await turn()
   t.deepEqual(r.status(), { kind: 'active' })
+})
+
+test('an owning write stream destroyed with an error after the resource was committed leaves it committed', async (t) => {
+  const r = open()
+  const ws = r.createWriteStream()
+  await new Promise<void>((res, rej) => ws.write(Buffer.from('abc'), (e) => (e ? rej(e) : res())))
+  // Someone else completed the resource (a piece writer, a download).
+  r.commit()
+  ws.destroy(new Error('client went away'))
+  await t.throwsAsync(new Promise((_, rej) => ws.on('error', rej)), { message: 'client went away' })
+  t.deepEqual(r.status(), { kind: 'committed', finalLen: 3 })
+  t.true(r.readAll().equals(Buffer.from('abc')))
 })
 
 test('write stream: an error of the resource itself does not fail it', async (t) => {

@@ -1,5 +1,6 @@
 /** waitRange: woken by every event kind, signals, timeouts, thousands pending. */
 import { pbkdf2 } from 'node:crypto'
+import { getEventListeners } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { CancellationToken, MemResource, StorageError, type StorageErrorCode } from '@kithara/storage'
@@ -203,6 +204,65 @@ test('timeouts beyond setTimeout’s range and Infinity do not fire early', asyn
   t.deepEqual(await Promise.all([p, q]), ['ready', 'ready'])
   t.is(r.waitRangeSync(0, 1, { timeoutMs: Number.POSITIVE_INFINITY }), 'ready')
   t.is(r.waitRangeSync(0, 1, { timeoutMs: 0.5 }), 'ready')
+})
+
+// Serial: it replaces the global setTimeout, which no other test may see.
+test.serial('a timeout past setTimeout’s limit is armed in steps within it, re-armed when a step ends', async (t) => {
+  const MAX = 2 ** 31 - 1
+  const realSetTimeout = globalThis.setTimeout
+  const delays: number[] = []
+  let fired = false
+  // Long timers are recorded; the first one fires at once, as if its 24.8
+  // days had passed. Short ones (the test's own) run as usual.
+  const fake = ((fn: () => void, ms?: number) => {
+    if (ms === undefined || ms < 2 ** 30) return realSetTimeout(fn, ms)
+    delays.push(ms)
+    if (fired) return realSetTimeout(() => {}, MAX)
+    fired = true
+    return realSetTimeout(fn, 0)
+  }) as typeof setTimeout
+  globalThis.setTimeout = fake
+  t.teardown(() => {
+    globalThis.setTimeout = realSetTimeout
+  })
+  const { r } = open()
+  const ac = new AbortController()
+  let settled = false
+  const p = r.waitRange(0, 1, { timeoutMs: 3 * MAX, signal: ac.signal })
+  t.teardown(() => ac.abort())
+  p.then(
+    () => {
+      settled = true
+    },
+    () => {
+      settled = true
+    },
+  )
+  for (let i = 0; i < 5; i++) await new Promise((res) => setImmediate(res))
+  globalThis.setTimeout = realSetTimeout
+  // setTimeout clamps a larger delay to 1 ms (with a warning): each step must fit.
+  t.true(delays.length === 2 && delays.every((d) => d <= MAX), `delays ${delays}`)
+  t.false(settled, 'the wait timed out after the first step, not the whole timeout')
+  ac.abort()
+  await t.throwsAsync(p, { name: 'AbortError' })
+})
+
+test('a wait lets go of its signal however it ends: at once, woken, refused, timed out', async (t) => {
+  const { r } = open()
+  const ac = new AbortController()
+  const listeners = (): number => getEventListeners(ac.signal, 'abort').length
+  r.writeAt(0, bytes(1))
+  t.is(await r.waitRange(0, 1, { signal: ac.signal }), 'ready')
+  t.is(listeners(), 0, 'a wait decided at once')
+  const woken = r.waitRange(1, 2, { signal: ac.signal })
+  t.is(listeners(), 1)
+  r.writeAt(1, bytes(1, 1))
+  t.is(await woken, 'ready')
+  t.is(listeners(), 0, 'a woken wait')
+  await rejectsWith(t, r.waitRange(2, 1, { signal: ac.signal }), 'ERR_STORAGE_INVALID_RANGE')
+  t.is(listeners(), 0, 'a refused wait')
+  await rejectsWith(t, r.waitRange(5, 6, { signal: ac.signal, timeoutMs: 1 }), 'ERR_STORAGE_TIMEOUT')
+  t.is(listeners(), 0, 'a timed-out wait')
 })
 
 test('a signal aborted after the wait settled changes nothing', async (t) => {
