@@ -294,6 +294,20 @@ if (results.wake) {
       pass: p === 'p50' ? r <= 1.4 : undefined,
     })
   }
+  const aw = find('wake', 'wake worker Atomics.wait after writeAt')
+  if (aw) {
+    row({
+      group: 'wake',
+      name: 'worker wake p50 (Atomics.wait, a writeAt before the notify)',
+      ours: aw.p50,
+      base: a.p50,
+      baseName: 'Atomics.wait',
+      unit: 'us',
+      ratio: aw.p50 / a.p50,
+      ratioLabel: 'x Atomics',
+      target: '',
+    })
+  }
   const s = find('wake', 'wake same-thread await waitRange')
   const e = find('wake', 'wake same-thread EventEmitter')
   for (const p of ['p50', 'p99']) {

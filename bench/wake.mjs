@@ -5,6 +5,8 @@
 //     the worker announces it is about to block, the main thread lets it
 //     settle into the kernel wait, takes t0 and wakes it; the worker takes t1
 //     (the same monotonic clock in every thread) and acknowledges.
+//     A third contender is the Atomics ping-pong with a writeAt (that wakes
+//     nobody) just before the notify: it prices the waking call itself.
 //  b) `await waitRange` woken by a writeAt on the same thread, against a
 //     hand-written EventEmitter-based waiter, t0 before the write, t1 in the
 //     continuation after the await.
@@ -33,7 +35,7 @@ if (!isMainThread) {
   for (let round = 1; round <= ROUNDS + WARMUP; round++) {
     Atomics.store(c, READY, round)
     Atomics.notify(c, READY)
-    if (res) res.waitRangeSync(round, round + 1)
+    if (mode === 'storage') res.waitRangeSync(round, round + 1)
     else while (Atomics.load(c, GO) < round) Atomics.wait(c, GO, round - 1)
     t[round] = process.hrtime.bigint()
     Atomics.store(c, ACK, round)
@@ -60,6 +62,9 @@ if (!isMainThread) {
       const t0 = process.hrtime.bigint()
       if (mode === 'storage') res.writeAt(round, one)
       else {
+        // 'write+atomics': the same wake, after a writeAt that wakes
+        // nobody, to show what the waking call itself costs.
+        if (mode === 'write+atomics') res.writeAt(round, one)
         Atomics.store(c, GO, round)
         Atomics.notify(c, GO)
       }
@@ -146,6 +151,7 @@ if (!isMainThread) {
   const runs = [
     ['wake worker waitRangeSync', () => crossThread('storage')],
     ['wake worker Atomics.wait', () => crossThread('atomics')],
+    ['wake worker Atomics.wait after writeAt', () => crossThread('write+atomics')],
     ['wake same-thread await waitRange', sameThreadStorage],
     ['wake same-thread EventEmitter', sameThreadEmitter],
   ]
