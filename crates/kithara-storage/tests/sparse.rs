@@ -221,6 +221,10 @@ fn an_in_order_writer_reserves_a_bounded_window_that_spares_written_bytes() {
     assert_eq!(&ahead, b"ahead", "the window wrote over written bytes");
     assert!(res.contains_range(0..run));
     assert!(!res.contains_range(run..run + 1), "the window is claimed");
+    // The window is there: blocks up to the bytes written ahead, not just
+    // the run's own pages.
+    let reserved = allocated(&path);
+    assert!(reserved >= 200 * KIB, "no window ahead: {reserved} bytes");
 
     // Past the out-of-order page, a second run far away: its window is
     // bounded, whatever the file's length.
@@ -249,4 +253,30 @@ fn an_in_order_writer_reserves_a_bounded_window_that_spares_written_bytes() {
     res.commit(Some(final_len)).ok();
     assert_eq!(std::fs::metadata(&path).unwrap().len(), final_len);
     assert!(allocated(&path) <= 200 * KIB + 256 * KIB + 16 * PIECE + 16 * KIB);
+}
+
+/// A small write across a page with blocks and a hole goes to the file whole
+/// pages at a time: the bytes of the written page around it are read back
+/// and kept, on either side.
+#[test]
+fn a_write_across_a_written_page_and_a_hole_keeps_the_bytes_around_it() {
+    let dir = disk_dir();
+    let path = dir.path().join("across.bin");
+    let res = open(&path);
+    // Written page first, hole after: the head of the widened write.
+    res.write_at(0, &[1; 4096]).unwrap();
+    res.write_at(4000, &[2; 1000]).unwrap();
+    // Hole first, written page after: the tail.
+    res.write_at(12_288, &[3; 4096]).unwrap();
+    res.write_at(12_000, &[4; 1000]).unwrap();
+    let mut buf = vec![0u8; 16_384];
+    let file = std::fs::read(&path).unwrap();
+    buf.copy_from_slice(&file[..16_384]);
+    assert!(buf[..4000].iter().all(|&b| b == 1), "head lost");
+    assert!(buf[4000..5000].iter().all(|&b| b == 2));
+    assert!(buf[12_000..13_000].iter().all(|&b| b == 4));
+    assert!(buf[13_000..16_384].iter().all(|&b| b == 3), "tail lost");
+    let mut via = vec![0u8; 5000];
+    assert_eq!(res.read_at(0, &mut via).unwrap(), 5000);
+    assert_eq!(&via[..], &buf[..5000]);
 }
