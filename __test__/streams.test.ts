@@ -395,6 +395,15 @@ test('event arguments are validated', (t) => {
   const r = open()
   t.is(codeOf(t.throws(() => r.on('progress' as never, () => {}), { instanceOf: TypeError })), 'ERR_INVALID_ARG_VALUE')
   t.is(codeOf(t.throws(() => r.on('write', 'f' as never), { instanceOf: TypeError })), 'ERR_INVALID_ARG_TYPE')
+  // A class is a function that throws when called: accepted, it would throw
+  // later from the event delivery, where nothing can catch it.
+  class Listener {}
+  t.is(codeOf(t.throws(() => r.on('write', Listener as never), { instanceOf: TypeError })), 'ERR_INVALID_ARG_VALUE')
+  t.is(codeOf(t.throws(() => r.once('commit', Listener as never), { instanceOf: TypeError })), 'ERR_INVALID_ARG_VALUE')
+  // Arrow functions, methods and bound functions stay welcome.
+  r.on('write', { m() {} }.m)
+  r.on('write', function named() {}.bind(null))
+  r.writeAt(0, bytes(1))
 })
 
 // Skipped on WebAssembly, which does not share resources across worker threads.

@@ -57,9 +57,25 @@ export function validateBoolean(value: unknown, name: string): asserts value is 
   if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value, validateBoolean)
 }
 
-/** Throws unless `value` is a function. */
+/**
+ * Throws unless `value` is a function that can be called. A class is a
+ * function that throws when called without `new`: accepted as a listener or
+ * callback, it would throw later, from an event delivery, where nothing can
+ * catch it and the process dies.
+ */
 export function validateFunction(value: unknown, name: string): asserts value is (...args: never[]) => unknown {
   if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value, validateFunction)
+  if (isClass(value))
+    throw invalidArgValue(name, value, 'must be a function that can be called, not a class', validateFunction)
+}
+
+/** Whether `fn` is a class constructor (its source says so; a function whose source cannot be read is treated as one). */
+function isClass(fn: Function): boolean {
+  try {
+    return /^class\b/.test(Function.prototype.toString.call(fn))
+  } catch {
+    return true
+  }
 }
 
 /** Throws unless `value` is a non-null, non-array object. */
