@@ -432,7 +432,14 @@ fn simultaneous_auto_opens_of_a_new_file_give_one_writer_and_followers() {
         writers[0].write_at(0, &pattern(0..100)).unwrap();
         for r in &opened {
             assert_eq!(r.status(), ResourceStatus::Active, "round {round}");
-            assert!(r.contains_range(0..100), "round {round}");
+            assert!(
+                r.contains_range(0..100),
+                "round {round}: follower {} ranges {:?} recovery {:?} again {}",
+                r.is_follower(),
+                r.ranges(),
+                r.recovery(),
+                r.contains_range(0..100)
+            );
         }
     }
 }

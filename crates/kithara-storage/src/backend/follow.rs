@@ -5,7 +5,8 @@
 //! A driver that opens a follower hands the resource a [`Feed`] (in
 //! [`DriverState`](super::DriverState)): a [`Source`] that says what the
 //! writer published, and the thread that waits on it. The resource merges
-//! what a source says into its own state ([`Target::absorb`]), which wakes
+//! what a source says into its own state ([`Target::absorb`], under its state
+//! lock), which wakes
 //! its waiters through the normal path, so waits, streams and status of a
 //! follower work as they do in the writer's own process.
 //!
@@ -74,9 +75,16 @@ pub(crate) trait Source: Send + Sync {
 
 /// The resource side: what the follow thread drives.
 pub(crate) trait Target: Send + Sync {
-    /// Merges `update` into the resource, waking the waiters it decides.
-    /// Returns `true` when following is over (committed, closed, gone).
-    fn absorb(&self, update: Published) -> bool;
+    /// Asks `source` for news and merges it into the resource, waking the
+    /// waiters it decides. Returns `true` when following is over
+    /// (committed, closed, gone).
+    ///
+    /// The follow thread and every query of the resource ask concurrently,
+    /// and a source answers each piece of news once: so the asking and the
+    /// merging are one step under the resource's state lock, and a query
+    /// that hears "nothing new" and then takes that lock finds the news
+    /// merged, whoever read it.
+    fn absorb(&self, source: &dyn Source) -> bool;
 
     /// Whether the resource has waits pending.
     fn pending(&self) -> bool;
@@ -113,9 +121,10 @@ impl Feed {
         }
     }
 
-    /// What the writer published since anyone last asked, if anything.
-    pub(crate) fn poll(&self) -> Option<Published> {
-        self.source.poll()
+    /// Merges into `target` what the writer published since anyone last
+    /// asked (see [`Target::absorb`]); `true` when following is over.
+    pub(crate) fn merge_into(&self, target: &dyn Target) -> bool {
+        target.absorb(&*self.source)
     }
 
     /// Starts the thread that follows the writer for `target`.
@@ -153,10 +162,8 @@ impl Feed {
             let Some(resource) = target.upgrade() else {
                 return;
             };
-            if let Some(update) = self.source.poll() {
-                if resource.absorb(update) {
-                    return;
-                }
+            if resource.absorb(&*self.source) {
+                return;
             }
             let pending = resource.pending();
             // Never sleep holding the resource: its last handle may go.

@@ -82,7 +82,7 @@ use rangemap::RangeSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    follow::{Published, Target},
+    follow::{Source, Target},
     Driver, DriverIo, DriverState, Feed,
 };
 use crate::{
@@ -524,7 +524,7 @@ impl<D: DriverIo> Resource<D> {
         if let Some(feed) = &self.inner.feed {
             // The end (a commit, the file replaced) learned by a query ends
             // the follow thread too: nothing more will come.
-            if feed.poll().is_some_and(|update| self.inner.absorb(update)) {
+            if feed.merge_into(&*self.inner) {
                 feed.stop();
             }
         }
@@ -1133,14 +1133,18 @@ impl<D: DriverIo> Inner<D> {
 }
 
 impl<D: DriverIo> Target for Inner<D> {
-    fn absorb(&self, update: Published) -> bool {
+    fn absorb(&self, source: &dyn Source) -> bool {
         let shared = &self.shared;
         let mut fresh = Vec::new();
-        let (wakes, done) = {
+        let (wakes, done, final_len) = {
+            // Lock order: the state lock, then the source's own.
             let mut st = shared.state.lock();
             if st.closed || st.final_len.is_some() {
                 return true;
             }
+            let Some(update) = source.poll() else {
+                return false;
+            };
             let mut woken = Vec::new();
             for range in update.ranges {
                 if range.is_empty() || st.covers(&range) {
@@ -1173,13 +1177,17 @@ impl<D: DriverIo> Target for Inner<D> {
             // A follower records nothing: the writer keeps the record.
             st.dirty = false;
             shared.publish(&st);
-            (wakes, update.final_len.is_some() || update.gone)
+            (
+                wakes,
+                update.final_len.is_some() || update.gone,
+                update.final_len,
+            )
         };
         run(wakes);
         for range in fresh {
             self.observers.each(|o| o.on_write(range.clone()));
         }
-        if let Some(len) = update.final_len {
+        if let Some(len) = final_len {
             self.observers.each(|o| o.on_commit(len));
         }
         done
