@@ -5,17 +5,12 @@
 
 mod common;
 
-use std::{
-    ops::Range,
-    path::Path,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use common::*;
 use kithara_storage::{
-    AtomicChunked, AvailabilityObserver, CancellationToken, MmapOptions, MmapResource, Resource,
-    ResourceExt, StorageError, WaitOutcome,
+    AtomicChunked, CancellationToken, MmapOptions, MmapResource, Resource, ResourceExt,
+    StorageError, WaitOutcome,
 };
 use tempfile::TempDir;
 
@@ -279,31 +274,6 @@ fn metadata_is_bounded_and_held_in_memory_without_a_record() {
         res.update_metadata(vec![]),
         Err(StorageError::Closed)
     ));
-}
-
-/// Records every event it is told of.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
-
-impl AvailabilityObserver for Recorder {
-    fn on_write(&self, range: Range<u64>) {
-        self.0.lock().unwrap().push(format!("write {range:?}"));
-    }
-    fn on_commit(&self, final_len: u64) {
-        self.0.lock().unwrap().push(format!("commit {final_len}"));
-    }
-    fn on_fail(&self, reason: &str) {
-        self.0.lock().unwrap().push(format!("fail {reason}"));
-    }
-    fn on_close(&self) {
-        self.0.lock().unwrap().push("close".into());
-    }
-}
-
-impl Recorder {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
-    }
 }
 
 #[test]

@@ -444,32 +444,13 @@ fn simultaneous_auto_opens_of_a_new_file_give_one_writer_and_followers() {
     }
 }
 
-/// What a follower's observer heard.
-#[derive(Default)]
-struct Heard(std::sync::Mutex<Vec<String>>);
-
-impl kithara_storage::AvailabilityObserver for Heard {
-    fn on_write(&self, range: Range<u64>) {
-        self.0.lock().unwrap().push(format!("write {range:?}"));
-    }
-    fn on_commit(&self, final_len: u64) {
-        self.0.lock().unwrap().push(format!("commit {final_len}"));
-    }
-}
-
-impl Heard {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
-    }
-}
-
 #[test]
 fn a_followers_observer_hears_each_write_once() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("dl.bin");
     let w = writer(&path);
     let f = follower(&path);
-    let heard = std::sync::Arc::new(Heard::default());
+    let heard = std::sync::Arc::new(Recorder::default());
     f.add_observer(heard.clone());
 
     w.write_at(0, &pattern(0..100)).unwrap();

@@ -39,7 +39,10 @@
 use std::{
     fmt,
     ops::Range,
-    sync::{Arc, Weak},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Weak,
+    },
     thread,
 };
 
@@ -103,6 +106,9 @@ struct Control {
 pub struct Feed {
     source: Arc<dyn Source>,
     control: Arc<(Mutex<Control>, Condvar)>,
+    /// Following is over: the writer committed, or the file is gone, or the
+    /// resource closed.
+    over: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for Feed {
@@ -118,13 +124,21 @@ impl Feed {
         Self {
             source,
             control: Arc::default(),
+            over: Arc::default(),
         }
     }
 
     /// Merges into `target` what the writer published since anyone last
-    /// asked (see [`Target::absorb`]); `true` when following is over.
-    pub(crate) fn merge_into(&self, target: &dyn Target) -> bool {
-        target.absorb(&*self.source)
+    /// asked (see [`Target::absorb`]). Once that says following is over
+    /// (committed, closed, gone), whether a query or the thread learned it,
+    /// the thread is stopped, once, and later calls return at once.
+    pub(crate) fn merge_into(&self, target: &dyn Target) {
+        if self.over.load(Ordering::Acquire) {
+            return;
+        }
+        if target.absorb(&*self.source) && !self.over.swap(true, Ordering::AcqRel) {
+            self.stop();
+        }
     }
 
     /// Starts the thread that follows the writer for `target`.
@@ -162,7 +176,8 @@ impl Feed {
             let Some(resource) = target.upgrade() else {
                 return;
             };
-            if resource.absorb(&*self.source) {
+            self.merge_into(&*resource);
+            if self.over.load(Ordering::Acquire) {
                 return;
             }
             let pending = resource.pending();

@@ -522,11 +522,7 @@ impl<D: DriverIo> Resource<D> {
     /// asked. Called first by every query, so answers are current.
     fn follow(&self) {
         if let Some(feed) = &self.inner.feed {
-            // The end (a commit, the file replaced) learned by a query ends
-            // the follow thread too: nothing more will come.
-            if feed.merge_into(&*self.inner) {
-                feed.stop();
-            }
+            feed.merge_into(&*self.inner);
         }
     }
 

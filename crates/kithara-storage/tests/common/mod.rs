@@ -423,3 +423,29 @@ pub fn writer_child() {
         std::io::stdout().flush().unwrap();
     }
 }
+
+/// Records every event it is told of.
+#[derive(Default)]
+pub struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl kithara_storage::AvailabilityObserver for Recorder {
+    fn on_write(&self, range: std::ops::Range<u64>) {
+        self.0.lock().unwrap().push(format!("write {range:?}"));
+    }
+    fn on_commit(&self, final_len: u64) {
+        self.0.lock().unwrap().push(format!("commit {final_len}"));
+    }
+    fn on_fail(&self, reason: &str) {
+        self.0.lock().unwrap().push(format!("fail {reason}"));
+    }
+    fn on_close(&self) {
+        self.0.lock().unwrap().push("close".into());
+    }
+}
+
+impl Recorder {
+    /// The events heard since the last call, in order.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}

@@ -141,7 +141,7 @@ impl Blocks {
     }
 
     /// The end of the run of whole holes (no blocks, not even partly) that
-    /// starts at `from`, at most `limit`.
+    /// starts at `from`, at most `limit`; never before `from`.
     fn holes_end(&self, from: u64, limit: u64) -> u64 {
         if from >= limit {
             return from;
@@ -391,7 +391,7 @@ impl MappedFile {
             } else {
                 pages.end
             };
-            (blocks.holes(&(pages.start..ahead.max(pages.end))), ahead)
+            (blocks.holes(&(pages.start..ahead)), ahead)
         };
         if ahead > pages.end {
             let whole = pages.start..ahead;
