@@ -1,16 +1,30 @@
 //! A memory resource that grew past 2 MiB keeps its bytes in an anonymous
-//! mapping reserved up to its `max_len` (see `backend/membuf.rs`); `close()`
-//! and dropping the resource give that mapping back at once: no pool keeps
-//! the memory. Linux only (elsewhere the bytes are in a `Vec`).
+//! mapping reserved up to its `max_len` (see `backend/membuf.rs`). `close()`
+//! and dropping the resource park that mapping in a small pool
+//! (`backend/mempool.rs`): the next resource of the same `max_len` to grow
+//! takes it, and one nobody takes is unmapped within a second by the
+//! `kithara-trim` thread, which then ends. A mapping that touched more than
+//! the pool's bound is unmapped at once. Linux only (elsewhere the bytes are
+//! in a `Vec`).
 //!
-//! The only test of its binary: nothing else in the process maps address
-//! space of exactly `max_len`, so counting such mappings is exact.
+//! One test, its parts one after the other, in its own binary: each part
+//! maps its own `max_len`, which nothing else in this process maps, and
+//! waits until its mapping is gone, so counting mappings of that size is
+//! exact (the kernel merges adjacent anonymous mappings, so two alive at
+//! once could count as one of their summed size).
 #![cfg(target_os = "linux")]
+
+use std::time::{Duration, Instant};
 
 use kithara_storage::{CancellationToken, MemOptions, MemResource, Resource, ResourceExt};
 
-/// An address-space size nothing else in this process maps.
-const MAX_LEN: u64 = (3 << 30) + 7 * 4096;
+/// Address-space sizes nothing else in this process maps, one per test.
+const KEPT: u64 = (3 << 30) + 7 * 4096;
+const TAKEN: u64 = (3 << 30) + 9 * 4096;
+const LARGE: u64 = (3 << 30) + 11 * 4096;
+
+/// Generous: the pool unmaps after one second.
+const WITHIN: Duration = Duration::from_secs(20);
 
 /// Mappings of this process exactly `len` bytes long.
 fn mappings_of(len: u64) -> usize {
@@ -26,42 +40,107 @@ fn mappings_of(len: u64) -> usize {
         .count()
 }
 
-fn grown() -> MemResource {
+/// Threads of this process named `kithara-trim`.
+fn trim_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "kithara-trim")
+        .count()
+}
+
+/// Waits (bounded) until `done()`; panics with `what` if it never is.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let until = Instant::now() + WITHIN;
+    while !done() {
+        assert!(Instant::now() < until, "{what}: not within {WITHIN:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A resource limited to `max_len`, written in order to `len` bytes of
+/// `fill`, as a download writes: past 2 MiB the bytes move to the mapping.
+fn grown(max_len: u64, len: usize, fill: u8) -> MemResource {
     let mut opts = MemOptions::default();
-    opts.max_len = MAX_LEN;
+    opts.max_len = max_len;
     let res = Resource::open(CancellationToken::new(), opts).expect("open");
-    // In order, as a download writes: past 2 MiB the bytes move to the mapping.
-    let chunk = vec![0x5Au8; 256 << 10];
-    for i in 0..16u64 {
-        res.write_at(i * chunk.len() as u64, &chunk).expect("write");
+    let chunk = vec![fill; 256 << 10];
+    for i in 0..len / chunk.len() {
+        res.write_at((i * chunk.len()) as u64, &chunk)
+            .expect("write");
     }
     res
 }
 
-#[test]
-fn close_and_drop_unmap_a_grown_memory_resource() {
-    assert_eq!(mappings_of(MAX_LEN), 0);
+fn byte_at(res: &MemResource, offset: u64) -> u8 {
+    let mut buf = [0u8; 1];
+    assert_eq!(res.read_at(offset, &mut buf).expect("read"), 1);
+    buf[0]
+}
 
-    let res = grown();
-    assert_eq!(
-        mappings_of(MAX_LEN),
-        1,
-        "4 MiB written: the bytes are mapped"
-    );
-    let mut buf = vec![0u8; 4096];
-    assert_eq!(res.read_at((4 << 20) - 4096, &mut buf).expect("read"), 4096);
-    assert!(buf.iter().all(|&b| b == 0x5A));
+#[test]
+fn closed_memory_is_reused_or_given_back() {
+    a_closed_resources_mapping_is_unmapped_soon_and_the_trim_thread_ends();
+    the_next_resource_to_grow_takes_the_parked_mapping();
+    a_mapping_over_the_pools_bound_is_unmapped_at_close();
+}
+
+fn a_closed_resources_mapping_is_unmapped_soon_and_the_trim_thread_ends() {
+    assert_eq!(mappings_of(KEPT), 0);
+    let res = grown(KEPT, 4 << 20, 0x5A);
+    assert_eq!(mappings_of(KEPT), 1, "4 MiB written: the bytes are mapped");
+    assert_eq!(byte_at(&res, (4 << 20) - 1), 0x5A);
     let other = res.clone();
     res.close();
-    assert_eq!(
-        mappings_of(MAX_LEN),
-        0,
-        "close() unmaps, clones alive or not"
-    );
+    eventually("close() with a clone alive: unmapped", || {
+        mappings_of(KEPT) == 0
+    });
     drop(other);
 
-    let res = grown();
-    assert_eq!(mappings_of(MAX_LEN), 1);
+    let res = grown(KEPT, 4 << 20, 0x5A);
+    assert_eq!(mappings_of(KEPT), 1);
     drop(res);
-    assert_eq!(mappings_of(MAX_LEN), 0, "dropping the last handle unmaps");
+    eventually("dropping the last handle: unmapped", || {
+        mappings_of(KEPT) == 0
+    });
+    eventually("the pool is empty: no trim thread", || trim_threads() == 0);
+}
+
+fn the_next_resource_to_grow_takes_the_parked_mapping() {
+    assert_eq!(mappings_of(TAKEN), 0);
+    let first = grown(TAKEN, 6 << 20, 0xEE);
+    assert_eq!(mappings_of(TAKEN), 1);
+    first.close();
+    // Written to 3 MiB, then a gap to 5 MiB over the old bytes.
+    let second = grown(TAKEN, 3 << 20, 0x11);
+    second.write_at(5 << 20, b"tail").expect("write past a gap");
+    assert_eq!(
+        mappings_of(TAKEN),
+        1,
+        "the second resource took the first one's mapping (none new)"
+    );
+    assert_eq!(byte_at(&second, 0), 0x11);
+    assert_eq!(byte_at(&second, (3 << 20) - 1), 0x11);
+    assert_eq!(byte_at(&second, 5 << 20), b't');
+    second.commit(Some((5 << 20) + 4)).expect("commit");
+    let mut gap = vec![0xFFu8; 2 << 20];
+    let n = second.read_at(3 << 20, &mut gap).expect("read the gap");
+    assert!(
+        gap[..n].iter().all(|&b| b == 0),
+        "the gap reads as zeros, not the first resource's bytes"
+    );
+    drop(second);
+    eventually("unmapped", || mappings_of(TAKEN) == 0);
+}
+
+fn a_mapping_over_the_pools_bound_is_unmapped_at_close() {
+    assert_eq!(mappings_of(LARGE), 0);
+    let res = grown(LARGE, 66 << 20, 0x5A);
+    assert_eq!(mappings_of(LARGE), 1);
+    res.close();
+    assert_eq!(
+        mappings_of(LARGE),
+        0,
+        "66 MiB touched: over the 64 MiB bound"
+    );
 }

@@ -18,6 +18,8 @@
 //! past 2 MiB and mapping from 64 KiB on was slower than this (the first
 //! 2 MiB then fault in 4 KiB at a time inside the mapping).
 
+#[cfg(target_os = "linux")]
+use super::mempool;
 use crate::{StorageError, StorageResult};
 
 fn out_of_memory() -> StorageError {
@@ -37,11 +39,15 @@ const MAPPED_FROM: usize = 2 << 20;
 #[derive(Debug)]
 enum Store {
     Vec(Vec<u8>),
-    /// `map[..len]` holds the bytes; `map[len..]` is zero.
+    /// `map[..len]` holds the bytes. `touched` is past every byte ever
+    /// written to the mapping (by this buffer, or by the resource that had it
+    /// before): `map[len..touched]` may hold old bytes, and `map[touched..]`
+    /// is zero.
     #[cfg(target_os = "linux")]
     Mapped {
         map: memmap2::MmapMut,
         len: usize,
+        touched: usize,
     },
 }
 
@@ -83,7 +89,7 @@ impl MemBuf {
         match &self.store {
             Store::Vec(v) => v,
             #[cfg(target_os = "linux")]
-            Store::Mapped { map, len } => &map[..*len],
+            Store::Mapped { map, len, .. } => &map[..*len],
         }
     }
 
@@ -91,7 +97,11 @@ impl MemBuf {
         match &mut self.store {
             Store::Vec(v) => v,
             #[cfg(target_os = "linux")]
-            Store::Mapped { map, len } => &mut map[..*len],
+            Store::Mapped { map, len, touched } => {
+                // The caller may write any of them.
+                *touched = (*touched).max(*len);
+                &mut map[..*len]
+            }
         }
     }
 
@@ -115,9 +125,11 @@ impl MemBuf {
                 v.extend_from_slice(&data[split..]);
             }
             #[cfg(target_os = "linux")]
-            Store::Mapped { map, len } => {
+            Store::Mapped { map, len, touched } => {
+                zero_old(map, *len..start, *touched);
                 map[start..end].copy_from_slice(data);
                 *len = (*len).max(end);
+                *touched = (*touched).max(end);
             }
         }
         Ok(())
@@ -132,10 +144,13 @@ impl MemBuf {
         match &mut self.store {
             Store::Vec(v) => v.resize(len, 0),
             #[cfg(target_os = "linux")]
-            Store::Mapped { map, len: used } => {
-                if len < *used {
-                    map[len..*used].fill(0);
-                }
+            // Cut bytes stay until a growth zeroes them: a cut costs nothing.
+            Store::Mapped {
+                map,
+                len: used,
+                touched,
+            } => {
+                zero_old(map, *used..len, *touched);
                 *used = len;
             }
         }
@@ -149,10 +164,18 @@ impl MemBuf {
             Store::Vec(v) => {
                 #[cfg(target_os = "linux")]
                 if total > MAPPED_FROM && total <= self.ceiling {
-                    if let Some(mut map) = reserve_mapping(self.ceiling) {
+                    let (map, touched) = match mempool::take(self.ceiling) {
+                        Some(parked) => (Some(parked.map), parked.touched),
+                        None => (reserve_mapping(self.ceiling), 0),
+                    };
+                    if let Some(mut map) = map {
                         let len = v.len();
                         map[..len].copy_from_slice(v);
-                        self.store = Store::Mapped { map, len };
+                        self.store = Store::Mapped {
+                            map,
+                            len,
+                            touched: touched.max(len),
+                        };
                         return Ok(());
                     }
                 }
@@ -173,6 +196,28 @@ impl MemBuf {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for MemBuf {
+    /// A mapping goes to the pool (which unmaps it soon if nobody takes it).
+    fn drop(&mut self) {
+        if let Store::Mapped { map, touched, .. } =
+            std::mem::replace(&mut self.store, Store::Vec(Vec::new()))
+        {
+            mempool::park(mempool::Parked { map, touched });
+        }
+    }
+}
+
+/// Zeroes the part of `range` (bytes about to be exposed past the old end)
+/// below `touched`, where an old byte may be; above it the mapping is zero.
+#[cfg(target_os = "linux")]
+fn zero_old(map: &mut [u8], range: std::ops::Range<usize>, touched: usize) {
+    let end = range.end.min(touched);
+    if range.start < end {
+        map[range.start..end].fill(0);
     }
 }
 
@@ -225,6 +270,88 @@ mod tests {
         assert_eq!(&all[..4096], &head[..]);
         assert!(all[4096..far].iter().all(|&b| b == 0));
         assert_eq!(&all[far..], b"tail");
+    }
+
+    /// A buffer past the `Vec`, its first `n` bytes `fill`, with `ceiling`.
+    #[cfg(target_os = "linux")]
+    fn mapped(ceiling: usize, n: usize, fill: u8) -> MemBuf {
+        let mut buf = MemBuf::with_capacity(0, ceiling).unwrap();
+        buf.write_at(0, &vec![fill; n]).unwrap();
+        assert!(matches!(buf.store, Store::Mapped { .. }));
+        buf
+    }
+
+    /// A closed resource's mapping, taken by the next one, shows none of its
+    /// old bytes: not in a gap, not after a cut and a growth, not in a
+    /// growth. (Each case has its own ceiling, so it takes the
+    /// mapping its own first buffer parked and no other test's.)
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_reused_mapping_shows_none_of_its_old_bytes() {
+        let size = 6 << 20;
+        for case in 0..3 {
+            let ceiling = CEILING + (case + 1) * 4096;
+            let old = mapped(ceiling, size, 0xEE);
+            let at = old.as_slice().as_ptr();
+            drop(old);
+            let mut buf = MemBuf::with_capacity(0, ceiling).unwrap();
+            match case {
+                0 => {
+                    // In order to 3 MiB, then a gap to 5 MiB.
+                    buf.write_at(0, &vec![1u8; 3 << 20]).unwrap();
+                    buf.write_at(5 << 20, b"tail").unwrap();
+                }
+                1 => {
+                    buf.write_at(0, &vec![1u8; 3 << 20]).unwrap();
+                    buf.resize(10).unwrap();
+                    buf.resize(size).unwrap();
+                }
+                _ => {
+                    buf.write_at(0, &vec![1u8; 3 << 20]).unwrap();
+                    buf.resize(size + 4096).unwrap();
+                }
+            }
+            assert_eq!(
+                buf.as_slice().as_ptr(),
+                at,
+                "case {case}: the mapping was taken"
+            );
+            assert!(
+                !buf.as_slice().contains(&0xEE),
+                "case {case}: an old byte showed"
+            );
+        }
+    }
+
+    /// Cut bytes stay in a mapping until a growth zeroes them, so the buffer
+    /// must know every byte written there: also those moved in from the
+    /// `Vec`, and those a rewrite wrote through the slice.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cut_bytes_moved_in_or_written_through_the_slice_do_not_come_back() {
+        // Fresh mappings: a ceiling no other test parks.
+        let ceiling = CEILING + 64 * 4096;
+        let moved = {
+            let mut buf = MemBuf::with_capacity(0, ceiling).unwrap();
+            buf.write_at(0, &vec![7u8; 1 << 20]).unwrap();
+            buf.resize(3 << 20).unwrap();
+            buf
+        };
+        let sliced = {
+            let mut buf = MemBuf::with_capacity(0, ceiling).unwrap();
+            buf.resize(3 << 20).unwrap();
+            buf.as_mut_slice().fill(7);
+            buf
+        };
+        for (name, mut buf) in [("moved", moved), ("sliced", sliced)] {
+            assert!(matches!(buf.store, Store::Mapped { .. }));
+            buf.resize(10).unwrap();
+            buf.resize(3 << 20).unwrap();
+            assert!(
+                !buf.as_slice()[10..].contains(&7),
+                "{name}: a cut byte came back"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 mod follow;
 mod membuf;
 mod memory;
+#[cfg(target_os = "linux")]
+mod mempool;
 #[cfg(not(target_arch = "wasm32"))]
 mod mmap;
 #[cfg(not(target_arch = "wasm32"))]
