@@ -308,6 +308,27 @@ if (results.wake) {
       target: '',
     })
   }
+  // Where the waking call's time goes: one call after the same idle.
+  const notify = find('wake', 'cold Atomics.notify')
+  for (const [name, label] of [
+    ['cold isClosed (binding method)', 'one call after 0.3 ms idle p50: isClosed() (a class method)'],
+    ['cold sharedRegistrySize (binding function)', 'one call after 0.3 ms idle p50: a binding function'],
+    ['cold writeAt 1 B (binding method)', 'one call after 0.3 ms idle p50: writeAt 1 B'],
+  ]) {
+    const c = find('wake', name)
+    if (!c || !notify) continue
+    row({
+      group: 'wake',
+      name: label,
+      ours: c.p50,
+      base: notify.p50,
+      baseName: 'Atomics.notify',
+      unit: 'us',
+      ratio: c.p50 / notify.p50,
+      ratioLabel: 'x Atomics.notify',
+      target: '',
+    })
+  }
   const s = find('wake', 'wake same-thread await waitRange')
   const e = find('wake', 'wake same-thread EventEmitter')
   for (const p of ['p50', 'p99']) {

@@ -10,7 +10,13 @@
 //  b) `await waitRange` woken by a writeAt on the same thread, against a
 //     hand-written EventEmitter-based waiter, t0 before the write, t1 in the
 //     continuation after the await.
+//  c) Where a) goes (diagnostic): one call on the main thread right after
+//     the same 0.3 ms idle, timed alone. Atomics.notify (what the baseline
+//     wakes with), a binding class method that does nothing (isClosed), a
+//     binding free function that does nothing (no receiver to unwrap), and
+//     a 1-byte writeAt that wakes nobody.
 import { EventEmitter } from 'node:events'
+import { createRequire } from 'node:module'
 import { Worker, isMainThread, workerData } from 'node:worker_threads'
 import { CancellationToken, MemResource, Resource } from '@kithara/storage'
 import { emit, log, nowNs, percentile } from './lib.mjs'
@@ -146,6 +152,34 @@ if (!isMainThread) {
     return lat
   }
 
+  /** c) Each call timed alone after the idle; latencies in µs per call. */
+  function coldCalls() {
+    const binding = createRequire(import.meta.url)('../native-binding.js')
+    const token = new CancellationToken()
+    const res = MemResource.open(token, { capacity: ROUNDS + WARMUP + 2 })
+    const raw = res.native
+    const sleeper = new Int32Array(new SharedArrayBuffer(4))
+    const one = new Uint8Array([1])
+    const calls = [
+      () => Atomics.notify(sleeper, 0),
+      () => raw.isClosed(),
+      () => binding.sharedRegistrySize(),
+      (round) => raw.writeAt(round, one),
+    ]
+    const lat = calls.map(() => [])
+    for (let round = 1; round <= ROUNDS + WARMUP; round++) {
+      for (let k = 0; k < calls.length; k++) {
+        Atomics.wait(sleeper, 0, 0, SETTLE_MS)
+        const t0 = process.hrtime.bigint()
+        calls[k](round)
+        const t1 = process.hrtime.bigint()
+        if (round > WARMUP) lat[k].push(Number(t1 - t0) / 1e3)
+      }
+    }
+    res.close()
+    return lat
+  }
+
   // Blocks of rounds alternate between the contenders, so that a change of
   // machine load during the run hits both sides alike.
   const runs = [
@@ -158,6 +192,21 @@ if (!isMainThread) {
   const samples = runs.map(() => [])
   for (let block = 0; block < BLOCKS; block++) {
     for (let k = 0; k < runs.length; k++) samples[k].push(...(await runs[k][1]()))
+  }
+  const coldNames = [
+    'cold Atomics.notify',
+    'cold isClosed (binding method)',
+    'cold sharedRegistrySize (binding function)',
+    'cold writeAt 1 B (binding method)',
+  ]
+  const coldSamples = coldNames.map(() => [])
+  for (let block = 0; block < BLOCKS; block++) {
+    const lat = coldCalls()
+    for (let k = 0; k < coldNames.length; k++) coldSamples[k].push(...lat[k])
+  }
+  for (let k = 0; k < coldNames.length; k++) {
+    runs.push([coldNames[k]])
+    samples.push(coldSamples[k])
   }
   const cases = []
   for (let k = 0; k < runs.length; k++) {
