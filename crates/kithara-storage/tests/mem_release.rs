@@ -87,6 +87,13 @@ fn closed_memory_is_reused_or_given_back() {
 
 fn a_closed_resources_mapping_is_unmapped_soon_and_the_trim_thread_ends() {
     assert_eq!(mappings_of(KEPT), 0);
+    let small = grown(KEPT, 2 << 20, 0x5A);
+    assert_eq!(
+        mappings_of(KEPT),
+        0,
+        "2 MiB written: the bytes stay in a Vec (no huge page for a small resource)"
+    );
+    drop(small);
     let res = grown(KEPT, 4 << 20, 0x5A);
     assert_eq!(mappings_of(KEPT), 1, "4 MiB written: the bytes are mapped");
     assert_eq!(byte_at(&res, (4 << 20) - 1), 0x5A);

@@ -324,6 +324,20 @@ mod tests {
         }
     }
 
+    /// A mapped buffer holds up to its ceiling exactly, and not a byte more
+    /// (the resource refuses more before it asks).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_mapped_buffer_fills_to_its_ceiling() {
+        let ceiling = 3 << 20;
+        let mut buf = mapped(ceiling, ceiling - 4096, 1);
+        buf.write_at(ceiling - 4096, &[2u8; 4096]).unwrap();
+        assert_eq!(buf.len(), ceiling);
+        buf.resize(10).unwrap();
+        buf.resize(ceiling).unwrap();
+        assert_eq!(buf.len(), ceiling);
+    }
+
     /// Cut bytes stay in a mapping until a growth zeroes them, so the buffer
     /// must know every byte written there: also those moved in from the
     /// `Vec`, and those a rewrite wrote through the slice.

@@ -121,6 +121,11 @@ impl Pool {
         (stale, next)
     }
 
+    fn take_all(&mut self) -> Vec<Parked> {
+        self.cost = 0;
+        self.entries.drain(..).map(|e| e.parked).collect()
+    }
+
     fn remove_oldest(&mut self) -> Parked {
         let oldest = self.entries.remove(0).parked;
         self.cost -= oldest.cost();
@@ -143,22 +148,21 @@ pub(super) fn take(len: usize) -> Option<Parked> {
 /// Keeps `parked` for a later [`take`], or unmaps it now if it alone is over
 /// the bound or no trimming thread can run. Older mappings make room.
 pub(super) fn park(parked: Parked) {
-    if parked.cost() > KEEP_BYTES {
-        return; // dropped: unmapped here
-    }
     let mut pool = POOL.lock();
-    if !pool.trimming {
+    let mut unmapped = pool.put(parked, Instant::now());
+    if !pool.trimming && !pool.entries.is_empty() {
         let spawned = thread::Builder::new()
             .name("kithara-trim".into())
             .spawn(trim);
-        if spawned.is_err() {
-            return; // nothing would unmap it later: unmapped now
+        if spawned.is_ok() {
+            pool.trimming = true;
+        } else {
+            // Nothing would unmap them later: now.
+            unmapped.extend(pool.take_all());
         }
-        pool.trimming = true;
     }
-    let evicted = pool.put(parked, Instant::now());
     drop(pool);
-    drop(evicted);
+    drop(unmapped);
 }
 
 /// The `kithara-trim` thread: unmaps each mapping [`KEEP_FOR`] after it was
@@ -230,6 +234,11 @@ mod tests {
         let over = KEEP_BYTES + 1;
         assert_eq!(touched(&pool.put(parked(4096, over), now)), [over]);
         assert_eq!(pool.entries.len(), 30);
+        // Exactly the bound: kept, everything else goes.
+        assert_eq!(pool.put(parked(4096, KEEP_BYTES), now).len(), 30);
+        assert_eq!((pool.entries.len(), pool.cost), (1, KEEP_BYTES));
+        assert_eq!(touched(&pool.take_all()), [KEEP_BYTES]);
+        assert_eq!(pool.cost, 0);
     }
 
     #[test]
