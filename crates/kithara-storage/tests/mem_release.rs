@@ -117,7 +117,9 @@ fn the_next_resource_to_grow_takes_the_parked_mapping() {
     assert_eq!(mappings_of(TAKEN), 0);
     let first = grown(TAKEN, 6 << 20, 0xEE);
     assert_eq!(mappings_of(TAKEN), 1);
+    assert_eq!(trim_threads(), 0, "the part before ended with none");
     first.close();
+    let closed = Instant::now();
     // Written to 3 MiB, then a gap to 5 MiB over the old bytes.
     let second = grown(TAKEN, 3 << 20, 0x11);
     second.write_at(5 << 20, b"tail").expect("write past a gap");
@@ -137,6 +139,14 @@ fn the_next_resource_to_grow_takes_the_parked_mapping() {
         "the gap reads as zeros, not the first resource's bytes"
     );
     drop(second);
+    // Parked twice, one trim thread: the second park finds it running. (A
+    // thread names itself once it runs, hence the wait. If all this took
+    // near a second, the first thread may be ending as a second starts.)
+    eventually("a trim thread", || trim_threads() >= 1);
+    std::thread::sleep(Duration::from_millis(50));
+    if closed.elapsed() < Duration::from_millis(800) {
+        assert_eq!(trim_threads(), 1, "one trim thread for both parks");
+    }
     eventually("unmapped", || mappings_of(TAKEN) == 0);
 }
 
