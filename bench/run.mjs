@@ -294,20 +294,29 @@ if (results.wake) {
       pass: p === 'p50' ? r <= 1.4 : undefined,
     })
   }
-  const aw = find('wake', 'wake worker Atomics.wait after writeAt')
-  if (aw) {
+  /** A p50 diagnostic row (no target): `name`'s case against `base`. */
+  const diagnostic = (label, name, base, baseName, ratioLabel = `x ${baseName}`) => {
+    const c = find('wake', name)
+    if (!c || !base) return
     row({
       group: 'wake',
-      name: 'worker wake p50 (Atomics.wait, a writeAt before the notify)',
-      ours: aw.p50,
-      base: a.p50,
-      baseName: 'Atomics.wait',
+      name: label,
+      ours: c.p50,
+      base: base.p50,
+      baseName,
       unit: 'us',
-      ratio: aw.p50 / a.p50,
-      ratioLabel: 'x Atomics',
+      ratio: c.p50 / base.p50,
+      ratioLabel,
       target: '',
     })
   }
+  diagnostic(
+    'worker wake p50 (Atomics.wait, a writeAt before the notify)',
+    'wake worker Atomics.wait after writeAt',
+    a,
+    'Atomics.wait',
+    'x Atomics',
+  )
   // Where the waking call's time goes: one call after the same idle.
   const notify = find('wake', 'cold Atomics.notify')
   for (const [name, label] of [
@@ -315,19 +324,7 @@ if (results.wake) {
     ['cold sharedRegistrySize (binding function)', 'one call after 0.3 ms idle p50: a binding function'],
     ['cold writeAt 1 B (binding method)', 'one call after 0.3 ms idle p50: writeAt 1 B'],
   ]) {
-    const c = find('wake', name)
-    if (!c || !notify) continue
-    row({
-      group: 'wake',
-      name: label,
-      ours: c.p50,
-      base: notify.p50,
-      baseName: 'Atomics.notify',
-      unit: 'us',
-      ratio: c.p50 / notify.p50,
-      ratioLabel: 'x Atomics.notify',
-      target: '',
-    })
+    diagnostic(label, name, notify, 'Atomics.notify')
   }
   const s = find('wake', 'wake same-thread await waitRange')
   const e = find('wake', 'wake same-thread EventEmitter')

@@ -152,7 +152,7 @@ if (!isMainThread) {
     return lat
   }
 
-  /** c) Each call timed alone after the idle; latencies in µs per call. */
+  /** c) Each call timed alone after the idle: [name, latencies in µs] per call. */
   function coldCalls() {
     const binding = createRequire(import.meta.url)('../native-binding.js')
     const token = new CancellationToken()
@@ -161,23 +161,23 @@ if (!isMainThread) {
     const sleeper = new Int32Array(new SharedArrayBuffer(4))
     const one = new Uint8Array([1])
     const calls = [
-      () => Atomics.notify(sleeper, 0),
-      () => raw.isClosed(),
-      () => binding.sharedRegistrySize(),
-      (round) => raw.writeAt(round, one),
+      ['cold Atomics.notify', () => Atomics.notify(sleeper, 0)],
+      ['cold isClosed (binding method)', () => raw.isClosed()],
+      ['cold sharedRegistrySize (binding function)', () => binding.sharedRegistrySize()],
+      ['cold writeAt 1 B (binding method)', (round) => raw.writeAt(round, one)],
     ]
     const lat = calls.map(() => [])
     for (let round = 1; round <= ROUNDS + WARMUP; round++) {
       for (let k = 0; k < calls.length; k++) {
         Atomics.wait(sleeper, 0, 0, SETTLE_MS)
         const t0 = process.hrtime.bigint()
-        calls[k](round)
+        calls[k][1](round)
         const t1 = process.hrtime.bigint()
         if (round > WARMUP) lat[k].push(Number(t1 - t0) / 1e3)
       }
     }
     res.close()
-    return lat
+    return calls.map(([name], k) => [name, lat[k]])
   }
 
   // Blocks of rounds alternate between the contenders, so that a change of
@@ -189,29 +189,19 @@ if (!isMainThread) {
     ['wake same-thread await waitRange', sameThreadStorage],
     ['wake same-thread EventEmitter', sameThreadEmitter],
   ]
-  const samples = runs.map(() => [])
+  /** Latencies in µs by case name, in the order first met. */
+  const samples = new Map(runs.map(([name]) => [name, []]))
   for (let block = 0; block < BLOCKS; block++) {
-    for (let k = 0; k < runs.length; k++) samples[k].push(...(await runs[k][1]()))
+    for (const [name, run] of runs) samples.get(name).push(...(await run()))
   }
-  const coldNames = [
-    'cold Atomics.notify',
-    'cold isClosed (binding method)',
-    'cold sharedRegistrySize (binding function)',
-    'cold writeAt 1 B (binding method)',
-  ]
-  const coldSamples = coldNames.map(() => [])
   for (let block = 0; block < BLOCKS; block++) {
-    const lat = coldCalls()
-    for (let k = 0; k < coldNames.length; k++) coldSamples[k].push(...lat[k])
-  }
-  for (let k = 0; k < coldNames.length; k++) {
-    runs.push([coldNames[k]])
-    samples.push(coldSamples[k])
+    for (const [name, lat] of coldCalls()) {
+      if (!samples.has(name)) samples.set(name, [])
+      samples.get(name).push(...lat)
+    }
   }
   const cases = []
-  for (let k = 0; k < runs.length; k++) {
-    const name = runs[k][0]
-    const lat = samples[k]
+  for (const [name, lat] of samples) {
     const row = { name, unit: 'us', p50: percentile(lat, 50), p99: percentile(lat, 99), rounds: lat.length }
     log(`${name.padEnd(36)} p50 ${row.p50.toFixed(1)} us  p99 ${row.p99.toFixed(1)} us`)
     cases.push(row)

@@ -6,20 +6,11 @@ mod common;
 
 use std::{fs, path::Path, thread};
 
-use kithara_storage::{
-    CancellationToken, MmapOptions, MmapResource, OpenMode, Recovery, Resource, ResourceExt,
-    ResourceStatus,
-};
+use common::persisted;
+use kithara_storage::{OpenMode, Recovery, ResourceExt, ResourceStatus};
 use tempfile::TempDir;
 
 const N: usize = 1 << 20;
-
-fn persisted(path: &Path, mode: OpenMode) -> MmapResource {
-    let mut o = MmapOptions::new(path);
-    o.mode = mode;
-    o.persist_ranges = true;
-    Resource::open(CancellationToken::new(), o).unwrap()
-}
 
 #[test]
 fn a_readwrite_write_to_a_committed_file_killed_midway_reopens_committed_as_it_was() {

@@ -6,44 +6,19 @@
 
 mod common;
 
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use common::*;
-use kithara_storage::{
-    CancellationToken, MmapOptions, MmapResource, OpenMode, Resource, ResourceExt, WaitOutcome,
-};
+use kithara_storage::{OpenMode, ResourceExt, WaitOutcome};
 use tempfile::TempDir;
 
-fn open(path: &Path, mode: OpenMode) -> MmapResource {
-    let mut o = MmapOptions::new(path);
-    o.mode = mode;
-    o.persist_ranges = true;
-    Resource::open(CancellationToken::new(), o).unwrap()
-}
-
-/// Threads of this process named as the follow thread names itself.
-fn follow_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim_end() == "kithara-follow")
-        .count()
-}
-
-/// Waits (bounded) until `follow_threads()` is `n`.
+/// Waits (bounded) until this process has `n` follow threads.
 fn until_follow_threads(n: usize, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while follow_threads() != n {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {} follow threads, expected {n}",
-            follow_threads()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually(
+        &format!("{what}: expected {n} follow threads"),
+        Duration::from_secs(10),
+        || threads_named("kithara-follow") == n,
+    );
 }
 
 #[test]
@@ -52,8 +27,8 @@ fn a_followers_thread_ends_with_the_commit_however_it_is_learned() {
 
     // Learned by the thread itself, for a pending wait.
     let path = dir.path().join("waited.bin");
-    let w = open(&path, OpenMode::Auto);
-    let f = open(&path, OpenMode::ReadOnly);
+    let w = persisted(&path, OpenMode::Auto);
+    let f = persisted(&path, OpenMode::ReadOnly);
     assert!(f.is_follower());
     until_follow_threads(1, "after the open");
     let past = spawn_wait(&f, 100..101);
@@ -69,8 +44,8 @@ fn a_followers_thread_ends_with_the_commit_however_it_is_learned() {
 
     // Learned by a query, with nothing pending.
     let path = dir.path().join("queried.bin");
-    let w = open(&path, OpenMode::Auto);
-    let g = open(&path, OpenMode::ReadOnly);
+    let w = persisted(&path, OpenMode::Auto);
+    let g = persisted(&path, OpenMode::ReadOnly);
     until_follow_threads(1, "after the second open");
     w.write_at(0, &pattern(0..10)).unwrap();
     w.commit(Some(10)).unwrap();

@@ -14,8 +14,11 @@
 //! once could count as one of their summed size).
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{eventually, threads_named};
 use kithara_storage::{CancellationToken, MemOptions, MemResource, Resource, ResourceExt};
 
 /// Address-space sizes nothing else in this process maps, one per test.
@@ -38,24 +41,6 @@ fn mappings_of(len: u64) -> usize {
         })
         .filter(|&size| size == len)
         .count()
-}
-
-/// Threads of this process named `kithara-trim`.
-fn trim_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim() == "kithara-trim")
-        .count()
-}
-
-/// Waits (bounded) until `done()`; panics with `what` if it never is.
-fn eventually(what: &str, done: impl Fn() -> bool) {
-    let until = Instant::now() + WITHIN;
-    while !done() {
-        assert!(Instant::now() < until, "{what}: not within {WITHIN:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A resource limited to `max_len`, written in order to `len` bytes of
@@ -99,7 +84,7 @@ fn a_closed_resources_mapping_is_unmapped_soon_and_the_trim_thread_ends() {
     assert_eq!(byte_at(&res, (4 << 20) - 1), 0x5A);
     let other = res.clone();
     res.close();
-    eventually("close() with a clone alive: unmapped", || {
+    eventually("close() with a clone alive: unmapped", WITHIN, || {
         mappings_of(KEPT) == 0
     });
     drop(other);
@@ -107,17 +92,23 @@ fn a_closed_resources_mapping_is_unmapped_soon_and_the_trim_thread_ends() {
     let res = grown(KEPT, 4 << 20, 0x5A);
     assert_eq!(mappings_of(KEPT), 1);
     drop(res);
-    eventually("dropping the last handle: unmapped", || {
+    eventually("dropping the last handle: unmapped", WITHIN, || {
         mappings_of(KEPT) == 0
     });
-    eventually("the pool is empty: no trim thread", || trim_threads() == 0);
+    eventually("the pool is empty: no trim thread", WITHIN, || {
+        threads_named("kithara-trim") == 0
+    });
 }
 
 fn the_next_resource_to_grow_takes_the_parked_mapping() {
     assert_eq!(mappings_of(TAKEN), 0);
     let first = grown(TAKEN, 6 << 20, 0xEE);
     assert_eq!(mappings_of(TAKEN), 1);
-    assert_eq!(trim_threads(), 0, "the part before ended with none");
+    assert_eq!(
+        threads_named("kithara-trim"),
+        0,
+        "the part before ended with none"
+    );
     first.close();
     let closed = Instant::now();
     // Written to 3 MiB, then a gap to 5 MiB over the old bytes.
@@ -142,12 +133,18 @@ fn the_next_resource_to_grow_takes_the_parked_mapping() {
     // Parked twice, one trim thread: the second park finds it running. (A
     // thread names itself once it runs, hence the wait. If all this took
     // near a second, the first thread may be ending as a second starts.)
-    eventually("a trim thread", || trim_threads() >= 1);
+    eventually("a trim thread", WITHIN, || {
+        threads_named("kithara-trim") >= 1
+    });
     std::thread::sleep(Duration::from_millis(50));
     if closed.elapsed() < Duration::from_millis(800) {
-        assert_eq!(trim_threads(), 1, "one trim thread for both parks");
+        assert_eq!(
+            threads_named("kithara-trim"),
+            1,
+            "one trim thread for both parks"
+        );
     }
-    eventually("unmapped", || mappings_of(TAKEN) == 0);
+    eventually("unmapped", WITHIN, || mappings_of(TAKEN) == 0);
 }
 
 fn a_mapping_over_the_pools_bound_is_unmapped_at_close() {

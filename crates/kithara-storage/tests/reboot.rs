@@ -4,23 +4,11 @@
 
 mod common;
 
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use common::*;
-use kithara_storage::{
-    test_hooks, CancellationToken, MmapOptions, MmapResource, OpenMode, Resource, ResourceExt,
-};
+use kithara_storage::{test_hooks, OpenMode, ResourceExt};
 use tempfile::TempDir;
-
-fn open(path: &Path, mode: OpenMode) -> MmapResource {
-    let mut o = MmapOptions::new(path);
-    o.mode = mode;
-    o.persist_ranges = true;
-    Resource::open(CancellationToken::new(), o).unwrap()
-}
 
 #[test]
 #[ignore = "run by the test of this file in a child process"]
@@ -44,14 +32,14 @@ fn after_a_reboot_only_the_record_counts() {
     child.kill();
 
     // The same boot: the region adds what came after the checkpoint.
-    let same_boot = open(&path, OpenMode::ReadOnly);
+    let same_boot = persisted(&path, OpenMode::ReadOnly);
     assert_eq!(same_boot.ranges(), vec![0..10_000, 20_000..20_100]);
     drop(same_boot);
 
     test_hooks::set_boot_id(Some(0x5eed));
-    let follower = open(&path, OpenMode::ReadOnly);
+    let follower = persisted(&path, OpenMode::ReadOnly);
     assert_eq!(follower.ranges(), vec![0..5000]);
-    let res = open(&path, OpenMode::ReadWrite);
+    let res = persisted(&path, OpenMode::ReadWrite);
     assert!(!res.is_follower());
     assert_eq!(res.ranges(), vec![0..5000]);
     let mut buf = vec![0; 5000];
@@ -83,7 +71,7 @@ fn after_a_reboot_only_the_record_counts() {
         std::thread::sleep(Duration::from_millis(1));
     }
     child.kill();
-    let res = open(&big, OpenMode::ReadWrite);
+    let res = persisted(&big, OpenMode::ReadWrite);
     assert_eq!(res.ranges(), vec![0..LEN]);
     test_hooks::set_boot_id(None);
 }

@@ -23,15 +23,15 @@ use memmap2::MmapMut;
 use parking_lot::{const_mutex, Mutex};
 
 /// The most touched bytes (rounded up to huge pages) the pool holds in all.
-pub(super) const KEEP_BYTES: usize = 64 << 20;
+const KEEP_BYTES: usize = 64 << 20;
 
 /// How long a parked mapping waits for a taker before it is unmapped.
 /// (Longer in unit tests, so that a slow machine cannot expire a mapping a
 /// test is about to take.)
 #[cfg(not(test))]
-pub(super) const KEEP_FOR: Duration = Duration::from_secs(1);
+const KEEP_FOR: Duration = Duration::from_secs(1);
 #[cfg(test)]
-pub(super) const KEEP_FOR: Duration = Duration::from_secs(60);
+const KEEP_FOR: Duration = Duration::from_secs(60);
 
 /// Touched bytes are counted in whole huge pages: that is what they hold.
 const HUGE_PAGE: usize = 2 << 20;
@@ -60,10 +60,8 @@ struct Entry {
 /// The parked mappings and their accounting; the process has one, [`POOL`].
 #[derive(Debug)]
 struct Pool {
-    /// Oldest first.
+    /// Oldest first; at most 32 (each costs a huge page or more).
     entries: Vec<Entry>,
-    /// The sum of the entries' [`Parked::cost`].
-    cost: usize,
     /// Whether a `kithara-trim` thread is running (it ends when the pool is
     /// empty; the next park starts another).
     trimming: bool,
@@ -73,7 +71,6 @@ impl Pool {
     const fn new() -> Self {
         Self {
             entries: Vec::new(),
-            cost: 0,
             trimming: false,
         }
     }
@@ -84,9 +81,12 @@ impl Pool {
             .entries
             .iter()
             .rposition(|e| e.parked.map.len() == len)?;
-        let entry = self.entries.remove(at);
-        self.cost -= entry.parked.cost();
-        Some(entry.parked)
+        Some(self.entries.remove(at).parked)
+    }
+
+    /// What the entries count against [`KEEP_BYTES`].
+    fn cost(&self) -> usize {
+        self.entries.iter().map(|e| e.parked.cost()).sum()
     }
 
     /// Keeps `parked` from `now` on, making room by removing the oldest
@@ -98,10 +98,9 @@ impl Pool {
             return vec![parked];
         }
         let mut evicted = Vec::new();
-        while self.cost + cost > KEEP_BYTES {
+        while self.cost() + cost > KEEP_BYTES {
             evicted.push(self.remove_oldest());
         }
-        self.cost += cost;
         self.entries.push(Entry { parked, since: now });
         evicted
     }
@@ -122,14 +121,11 @@ impl Pool {
     }
 
     fn take_all(&mut self) -> Vec<Parked> {
-        self.cost = 0;
         self.entries.drain(..).map(|e| e.parked).collect()
     }
 
     fn remove_oldest(&mut self) -> Parked {
-        let oldest = self.entries.remove(0).parked;
-        self.cost -= oldest.cost();
-        oldest
+        self.entries.remove(0).parked
     }
 }
 
@@ -214,7 +210,7 @@ mod tests {
         assert_eq!(pool.take(4096).map(|p| p.touched), Some(3));
         assert_eq!(pool.take(4096).map(|p| p.touched), Some(1));
         assert!(pool.take(4096).is_none());
-        assert_eq!(pool.cost, 2 * MIB, "one huge page for the 8 KiB one");
+        assert_eq!(pool.cost(), 2 * MIB, "one huge page for the 8 KiB one");
     }
 
     #[test]
@@ -225,20 +221,20 @@ mod tests {
         for i in 0..32 {
             assert!(pool.put(parked(4096, 1 + i), now).is_empty(), "{i}");
         }
-        assert_eq!(pool.cost, KEEP_BYTES);
+        assert_eq!(pool.cost(), KEEP_BYTES);
         assert_eq!(touched(&pool.put(parked(4096, 100), now)), [1]);
         // 5 MiB is three huge pages: the three oldest go.
         assert_eq!(touched(&pool.put(parked(4096, 5 * MIB), now)), [2, 3, 4]);
-        assert_eq!(pool.cost, KEEP_BYTES);
+        assert_eq!(pool.cost(), KEEP_BYTES);
         // Over the bound alone: refused, nothing evicted.
         let over = KEEP_BYTES + 1;
         assert_eq!(touched(&pool.put(parked(4096, over), now)), [over]);
         assert_eq!(pool.entries.len(), 30);
         // Exactly the bound: kept, everything else goes.
         assert_eq!(pool.put(parked(4096, KEEP_BYTES), now).len(), 30);
-        assert_eq!((pool.entries.len(), pool.cost), (1, KEEP_BYTES));
+        assert_eq!((pool.entries.len(), pool.cost()), (1, KEEP_BYTES));
         assert_eq!(touched(&pool.take_all()), [KEEP_BYTES]);
-        assert_eq!(pool.cost, 0);
+        assert_eq!(pool.cost(), 0);
     }
 
     #[test]
@@ -247,7 +243,7 @@ mod tests {
         let now = Instant::now();
         assert!(pool.put(parked(4096, 40 * MIB), now).is_empty());
         assert!(pool.take(4096).is_some());
-        assert_eq!(pool.cost, 0);
+        assert_eq!(pool.cost(), 0);
         assert!(pool.put(parked(4096, 40 * MIB), now).is_empty());
         assert!(pool.put(parked(4096, 24 * MIB), now).is_empty());
     }
@@ -267,6 +263,6 @@ mod tests {
         assert_eq!(next, Some(t0 + half + KEEP_FOR));
         let (stale, next) = pool.expire(t0 + 2 * KEEP_FOR);
         assert_eq!(touched(&stale), [2]);
-        assert_eq!((next, pool.cost), (None, 0));
+        assert_eq!((next, pool.cost()), (None, 0));
     }
 }

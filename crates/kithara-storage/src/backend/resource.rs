@@ -1132,7 +1132,7 @@ impl<D: DriverIo> Target for Inner<D> {
     fn absorb(&self, source: &dyn Source) -> bool {
         let shared = &self.shared;
         let mut fresh = Vec::new();
-        let (wakes, done, final_len) = {
+        let (wakes, final_len, gone) = {
             // Lock order: the state lock, then the source's own.
             let mut st = shared.state.lock();
             if st.closed || st.final_len.is_some() {
@@ -1173,11 +1173,7 @@ impl<D: DriverIo> Target for Inner<D> {
             // A follower records nothing: the writer keeps the record.
             st.dirty = false;
             shared.publish(&st);
-            (
-                wakes,
-                update.final_len.is_some() || update.gone,
-                update.final_len,
-            )
+            (wakes, update.final_len, update.gone)
         };
         run(wakes);
         for range in fresh {
@@ -1186,7 +1182,7 @@ impl<D: DriverIo> Target for Inner<D> {
         if let Some(len) = final_len {
             self.observers.each(|o| o.on_commit(len));
         }
-        done
+        final_len.is_some() || gone
     }
 
     fn pending(&self) -> bool {

@@ -31,6 +31,33 @@ pub fn mmap_mode(path: &Path, mode: OpenMode) -> StorageResult<MmapResource> {
     Resource::open(CancellationToken::new(), opts)
 }
 
+/// A file resource that keeps its ranges on disk (`persist_ranges`).
+pub fn persisted(path: &Path, mode: OpenMode) -> MmapResource {
+    let mut opts = MmapOptions::new(path);
+    opts.mode = mode;
+    opts.persist_ranges = true;
+    Resource::open(CancellationToken::new(), opts).unwrap()
+}
+
+/// Threads of this process named `name` (Linux: `/proc/self/task/*/comm`).
+pub fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+/// Waits (bounded by `within`) until `done()`; panics with `what` if it
+/// never is.
+pub fn eventually(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let until = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < until, "{what}: not within {within:?}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Runs a blocking wait on another thread and hands back a receiver for its
 /// result. The wait itself is bounded too ([`BOUND`]), so the thread ends
 /// even if nothing decides it; callers bound their `recv` with [`PROMPT`].
